@@ -1,0 +1,39 @@
+# Every target creates the virtualenv and installs openbell first, so each works on a
+# fresh machine with only Python 3.11 and access to the package registry.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test check bench clean venv
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "openbell needs Python 3.11 or newer, found " + sys.version.split()[0]'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip==26.3
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP)
+
+## The main job: a simulated trading day and its report.
+run: $(STAMP)
+	$(BIN)/openbell run
+
+## The whole test suite (static checks first).
+test: check
+	$(BIN)/python -m pytest -n 2 --cov --cov-report=term
+
+## Lint, format, types and the architecture's import rules.
+check: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+## Benchmarks print their figures; they never fail on speed.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/ledger.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage var/

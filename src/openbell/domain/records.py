@@ -1,0 +1,107 @@
+"""Read-only records the ledger returns besides positions: orders, events, heartbeats."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from openbell.domain.enums import OrderRole, OrderStatus, OrderType, Side, TimeInForce
+from openbell.domain.values import Confidence, Money, OrderRef, Price, Quantity, Symbol
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRecord:
+    """An order as the ledger knows it; ``owner`` is the process role that placed it."""
+
+    order_ref: OrderRef
+    position_id: int
+    symbol: Symbol
+    role: OrderRole
+    side: Side
+    quantity: Quantity
+    order_type: OrderType
+    time_in_force: TimeInForce
+    status: OrderStatus
+    owner: str
+    created_at: datetime
+    updated_at: datetime
+    limit_price: Price | None = None
+    stop_price: Price | None = None
+    broker_order_id: int | None = None
+    perm_id: int | None = None
+    status_reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FillRecord:
+    execution_id: str
+    order_ref: OrderRef
+    position_id: int
+    symbol: Symbol
+    side: Side
+    quantity: Quantity
+    price: Price
+    executed_at: datetime
+    commission: Money | None
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEvent:
+    """One line of the append-only event log: a decision or a fact, with its reason."""
+
+    event_id: int
+    at: datetime
+    process: str
+    kind: str
+    message: str
+    symbol: Symbol | None = None
+    position_id: int | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    process: str
+    pid: int
+    code_version: str
+    status: str
+    beat_at: datetime
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    """A switch people flip: ``kill_switch`` or ``entries_paused``."""
+
+    name: str
+    enabled: bool
+    reason: str
+    changed_by: str
+    changed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreRecord:
+    score_id: int
+    trading_day: date
+    symbol: Symbol
+    scorer: str
+    confidence: Confidence
+    inputs: Mapping[str, Any]
+    output: Mapping[str, Any]
+    scored_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    approval_id: int
+    trading_day: date
+    symbol: Symbol
+    request: str
+    status: str
+    """PENDING, APPROVED or REJECTED."""
+    requested_at: datetime
+    decided_at: datetime | None = None
+    decided_by: str | None = None

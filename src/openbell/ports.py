@@ -1,0 +1,167 @@
+"""The Protocols the core needs from the outside world, in our vocabulary.
+
+Implementations live in ``openbell.adapters``; tests run each against the shared contract
+suites in ``tests/contract``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from typing import Any, Protocol
+
+from openbell.domain.enums import ExitReason, OrderStatus
+from openbell.domain.orders import Fill, OrderIntent
+from openbell.domain.positions import Position
+from openbell.domain.records import (
+    Approval,
+    Control,
+    FillRecord,
+    Heartbeat,
+    LedgerEvent,
+    OrderRecord,
+    ScoreRecord,
+)
+from openbell.domain.sessions import Session
+from openbell.domain.values import Confidence, Money, OrderRef, Price, Quantity, Symbol
+
+
+class Clock(Protocol):
+    """The only source of "now". Every instant is timezone-aware."""
+
+    def now(self) -> datetime:
+        """The current instant, aware (UTC)."""
+        ...
+
+    def sleep_until(self, deadline: datetime) -> None:
+        """Block until ``deadline`` by this clock; return at once if it has passed."""
+        ...
+
+    async def wait_until(self, deadline: datetime) -> None:
+        """Await ``deadline`` by this clock without blocking the event loop."""
+        ...
+
+
+class Calendar(Protocol):
+    """The exchange calendar (NYSE): trading days, sessions, early closes."""
+
+    def is_trading_day(self, day: date) -> bool: ...
+
+    def session(self, day: date) -> Session:
+        """The session on ``day``; raise NotATradingDay if the exchange is closed."""
+        ...
+
+    def next_session(self, day: date) -> Session:
+        """The first session strictly after ``day``."""
+        ...
+
+    def previous_session(self, day: date) -> Session:
+        """The last session strictly before ``day``."""
+        ...
+
+    def upcoming_session(self, at: datetime) -> Session:
+        """The session in progress at ``at``, or else the next one to open."""
+        ...
+
+
+class Ledger(Protocol):
+    """The position ledger: the coordination point of openbell's processes.
+
+    Writes are atomic and safe across processes. Protected symbols are refused by every
+    command that would open, adopt or exit them.
+    """
+
+    # --- positions: commands --------------------------------------------------------------
+    def plan_position(self, position: Position) -> Position: ...
+
+    def record_order(self, position_id: int, intent: OrderIntent, owner: str) -> OrderRecord: ...
+
+    def update_order(
+        self,
+        order_ref: OrderRef,
+        status: OrderStatus,
+        *,
+        broker_order_id: int | None = None,
+        perm_id: int | None = None,
+        reason: str = "",
+    ) -> OrderRecord: ...
+
+    def record_entry_fill(self, fill: Fill) -> Position: ...
+
+    def record_exit_fill(self, fill: Fill, trading_day: date) -> Position: ...
+
+    def record_commission(self, execution_id: str, commission: Money) -> None: ...
+
+    def set_exit_prices(self, position_id: int, target: Price, stop: Price) -> Position: ...
+
+    def start_exit(self, position_id: int, reason: ExitReason) -> Position: ...
+
+    def abort_exit(self, position_id: int, reason: str) -> Position: ...
+
+    def abandon(self, position_id: int, reason: str) -> Position: ...
+
+    def adopt(
+        self, symbol: Symbol, quantity: Quantity, price: Price, reason: str, trading_day: date
+    ) -> Position: ...
+
+    def release(self, symbol: Symbol, reason: str) -> Position: ...
+
+    # --- positions: queries ---------------------------------------------------------------
+    def position(self, position_id: int) -> Position: ...
+
+    def is_active(self, symbol: Symbol) -> bool: ...
+
+    def was_closed_on(self, symbol: Symbol, trading_day: date) -> bool: ...
+
+    def active_positions(self) -> Sequence[Position]: ...
+
+    def closed_positions(self, trading_day: date) -> Sequence[Position]: ...
+
+    def positions_of_day(self, trading_day: date) -> Sequence[Position]: ...
+
+    def orders(self, position_id: int | None = None, *, live_only: bool = False) -> (
+        Sequence[OrderRecord]
+    ): ...
+
+    def order(self, order_ref: OrderRef) -> OrderRecord: ...
+
+    def fills(self, position_id: int | None = None) -> Sequence[FillRecord]: ...
+
+    # --- scores, approvals, controls, heartbeats, events ----------------------------------
+    def record_score(
+        self,
+        trading_day: date,
+        symbol: Symbol,
+        scorer: str,
+        confidence: Confidence,
+        inputs: Mapping[str, Any],
+        output: Mapping[str, Any],
+    ) -> ScoreRecord: ...
+
+    def scores(self, trading_day: date) -> Sequence[ScoreRecord]: ...
+
+    def request_approval(self, trading_day: date, symbol: Symbol, request: str) -> Approval: ...
+
+    def decide_approval(self, approval_id: int, approved: bool, decided_by: str) -> Approval: ...
+
+    def approvals(self, trading_day: date) -> Sequence[Approval]: ...
+
+    def set_control(self, name: str, enabled: bool, reason: str) -> Control: ...
+
+    def controls(self) -> Mapping[str, Control]: ...
+
+    def beat(self, status: str, detail: str = "") -> Heartbeat: ...
+
+    def heartbeats(self) -> Sequence[Heartbeat]: ...
+
+    def append_event(
+        self,
+        kind: str,
+        message: str,
+        *,
+        symbol: Symbol | None = None,
+        position_id: int | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> LedgerEvent: ...
+
+    def events(self, *, after_id: int = 0, limit: int = 100) -> Sequence[LedgerEvent]: ...

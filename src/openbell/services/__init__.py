@@ -1,0 +1,1 @@
+"""Use cases that drive ports with strategy decisions."""
