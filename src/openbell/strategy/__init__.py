@@ -1,0 +1,1 @@
+"""Pure decisions: given facts and ``now``, return intents. No I/O."""

@@ -1,0 +1,26 @@
+"""Position sizing: how many shares an allocation buys."""
+
+from __future__ import annotations
+
+from decimal import ROUND_FLOOR, Decimal
+
+from openbell.domain.errors import InvalidValue
+from openbell.domain.values import Money, Price, Quantity
+
+_HUNDRED = Decimal(100)
+
+
+def shares_for_allocation(
+    net_liquidation: Money, allocation_pct: Decimal, reference_price: Price
+) -> Quantity | None:
+    """Whole shares that ``allocation_pct`` % of ``net_liquidation`` buys at ``reference_price``.
+
+    Return None when the allocation does not buy a single share: the caller must not enter.
+    """
+    if not Decimal(0) < allocation_pct <= _HUNDRED:
+        raise InvalidValue("allocation_pct", "a percentage above 0 and at most 100", allocation_pct)
+    if net_liquidation.amount <= 0:
+        return None
+    budget = net_liquidation.amount * allocation_pct / _HUNDRED
+    shares = int((budget / reference_price.value).to_integral_value(rounding=ROUND_FLOOR))
+    return Quantity(shares) if shares > 0 else None
