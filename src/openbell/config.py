@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -121,7 +122,9 @@ class TierSettings(_Section):
     @classmethod
     def _positive_target(cls, value: Decimal) -> Decimal:
         if value <= 0:
-            raise ValueError(f"expected a target above the entry in percent (e.g. 2.6), found {value}")
+            raise ValueError(
+                f"expected a target above the entry in percent (e.g. 2.6), found {value}"
+            )
         return value
 
     def to_tier(self) -> TargetTier:
@@ -136,7 +139,9 @@ _DEFAULT_TIERS = (
 
 class StrategySettings(_Section):
     top_n: int = Field(3, ge=1, le=20)
-    allocation_pct: Decimal = Field(Decimal(25), gt=0, le=100, description="% of net liquidation per position")
+    allocation_pct: Decimal = Field(
+        Decimal(25), gt=0, le=100, description="% of net liquidation per position"
+    )
     target_tiers: tuple[TierSettings, ...] = _DEFAULT_TIERS
     stop_loss_pct: Decimal = Field(Decimal("0.9"), description="distance below the entry, in %")
     flatten_at: RelTime = RelativeTime.parse("close - 15m")
@@ -254,7 +259,9 @@ class Settings(BaseSettings):
 
 def _sample_session(day: date, close: time) -> Session:
     return Session(
-        day, datetime.combine(day, time(9, 30), _NY), datetime.combine(day, close, _NY),
+        day,
+        datetime.combine(day, time(9, 30), _NY),
+        datetime.combine(day, close, _NY),
         early_close=close != time(16),
     )
 
@@ -332,11 +339,14 @@ def load_settings(
     env_vars = {k: v for k, v in (environ or {}).items() if k.upper().startswith(ENV_PREFIX)}
     problems = _unknown_env_keys(env_vars, "environment") + _unknown_env_keys(dotenv_vars, ".env")
     dotenv_layer = _read_layer(
-        lambda: DotEnvSettingsSource(Settings, env_file=dotenv_file)(), dotenv_vars, ".env"
+        partial(DotEnvSettingsSource, Settings, env_file=dotenv_file), dotenv_vars, ".env"
     )
-    env_layer = _read_layer(lambda: _MappingEnvSource(Settings, env_vars)(), env_vars, "environment")
-    layers = [(file_used.name if file_used else "file", toml_layer), (".env", dotenv_layer),
-              ("environment", env_layer)]
+    env_layer = _read_layer(partial(_MappingEnvSource, Settings, env_vars), env_vars, "environment")
+    layers = [
+        (file_used.name if file_used else "file", toml_layer),
+        (".env", dotenv_layer),
+        ("environment", env_layer),
+    ]
     merged: dict[str, Any] = {}
     for _, layer in layers:
         _deep_merge(merged, layer)
@@ -350,18 +360,24 @@ def load_settings(
 
 
 def _read_layer(
-    read: Callable[[], dict[str, Any]], names: Mapping[str, str], where: str
+    source: Callable[[], PydanticBaseSettingsSource], names: Mapping[str, str], where: str
 ) -> dict[str, Any]:
     if not names:
         return {}
     try:
-        return read()
+        return source()()
     except SettingsError:
         # A list or table written in the environment must be JSON; name each culprit.
         bad = [name for name in names if not _decodes(name, names[name])]
         raise ConfigError(
-            [(f"{name} ({where})", "JSON for a list or table, e.g. '[\"SKYX\"]'", repr(names[name]))
-             for name in bad or sorted(names)]
+            [
+                (
+                    f"{name} ({where})",
+                    "JSON for a list or table, e.g. '[\"SKYX\"]'",
+                    repr(names[name]),
+                )
+                for name in bad or sorted(names)
+            ]
         ) from None
 
 
@@ -447,9 +463,12 @@ def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def _origin_of(key: str, layers: list[tuple[str, dict[str, Any]]]) -> str:
     """Name the highest layer that set ``key`` (or part of it), with the variables it used."""
-    for name, layer in reversed(layers):
+    for layer_name, layer in reversed(layers):
+        name: str = layer_name
         hits = [
-            k for k in _flatten(layer) if k == key or k.startswith(key + ".") or key.startswith(k + ".")
+            k
+            for k in _flatten(layer)
+            if k == key or k.startswith(key + ".") or key.startswith(k + ".")
         ]
         if not hits:
             continue

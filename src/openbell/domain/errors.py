@@ -88,7 +88,9 @@ class ConfigError(RefusedInput):
 
     def __init__(self, problems: list[tuple[str, str, str]], source: str = "settings") -> None:
         self.problems = problems
-        lines = [f"  - {key}: expected {expected}, found {found}" for key, expected, found in problems]
+        lines = [
+            f"  - {key}: expected {expected}, found {found}" for key, expected, found in problems
+        ]
         count = len(problems)
         noun = "problem" if count == 1 else "problems"
         super().__init__(f"{source} has {count} {noun}:\n" + "\n".join(lines))
@@ -114,3 +116,7 @@ class LedgerSchemaTooNew(StopAndAlert):
 
 class InvariantBroken(StopAndAlert):
     """A fact that must always hold does not; acting further would be guessing."""
+
+
+class LedgerUnavailable(StopAndAlert):
+    """The ledger file cannot be opened or written (permissions, a directory, a full disk)."""

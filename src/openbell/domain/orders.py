@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from openbell.domain.enums import OrderRole, OrderType, Side, TimeInForce
-from openbell.domain.errors import InvalidValue
+from openbell.domain.enums import OrderRole, OrderStatus, OrderType, Side, TimeInForce
+from openbell.domain.errors import IllegalTransition, InvalidValue
 from openbell.domain.values import Money, OrderRef, Price, Quantity, Symbol
 
 _NEEDS_LIMIT = (OrderType.LIMIT, OrderType.STOP_LIMIT)
@@ -68,7 +68,8 @@ class OrderIntent:
             self.order_type not in _RTH_EXTENDABLE or tif is TimeInForce.AT_THE_OPEN
         ):
             raise InvalidValue(
-                "outside_rth", "only on LIMIT, STOP or STOP_LIMIT orders that are not AT_THE_OPEN",
+                "outside_rth",
+                "only on LIMIT, STOP or STOP_LIMIT orders that are not AT_THE_OPEN",
                 f"{self.order_type}/{tif}",
             )
 
@@ -99,3 +100,31 @@ class Fill:
     def notional(self) -> Money:
         """Price times quantity, before commission."""
         return Money(self.price.value * self.quantity.value)
+
+
+_ORDER_STEPS: frozenset[tuple[OrderStatus, OrderStatus]] = frozenset(
+    {
+        (OrderStatus.PENDING, OrderStatus.SUBMITTED),
+        (OrderStatus.PENDING, OrderStatus.PARTIALLY_FILLED),
+        (OrderStatus.PENDING, OrderStatus.FILLED),
+        (OrderStatus.PENDING, OrderStatus.CANCELLED),
+        (OrderStatus.PENDING, OrderStatus.REJECTED),
+        (OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED),
+        (OrderStatus.SUBMITTED, OrderStatus.FILLED),
+        (OrderStatus.SUBMITTED, OrderStatus.CANCELLED),
+        (OrderStatus.SUBMITTED, OrderStatus.REJECTED),
+        (OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED),
+        (OrderStatus.PARTIALLY_FILLED, OrderStatus.CANCELLED),
+        # The broker's truth wins: IB can report fills after it acknowledged a cancel.
+        (OrderStatus.CANCELLED, OrderStatus.PARTIALLY_FILLED),
+        (OrderStatus.CANCELLED, OrderStatus.FILLED),
+    }
+)
+
+
+def next_order_status(current: OrderStatus, reported: OrderStatus) -> OrderStatus:
+    """The status after the broker reports ``reported``; a repeat is a no-op."""
+    if current is reported or (current, reported) in _ORDER_STEPS:
+        return reported
+    allowed = tuple(sorted(r for (c, r) in _ORDER_STEPS if c is current))
+    raise IllegalTransition("order", current, reported, allowed)

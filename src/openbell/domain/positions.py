@@ -40,27 +40,29 @@ class PositionEvent(StrEnum):
 _S = PositionState
 _E = PositionEvent
 
-TRANSITIONS: Mapping[tuple[PositionState, PositionEvent], PositionState] = MappingProxyType({
-    (_S.PLANNED, _E.SUBMIT_ENTRY): _S.ENTRY_SUBMITTED,
-    (_S.PLANNED, _E.ABANDON): _S.ABANDONED,
-    (_S.PLANNED, _E.ADOPT): _S.OPEN,
-    (_S.ENTRY_SUBMITTED, _E.ENTRY_FILLED): _S.OPEN,
-    (_S.ENTRY_SUBMITTED, _E.ENTRY_FAILED): _S.ABANDONED,
-    # More entry fills may follow the first (a partial auction fill, then the rest).
-    (_S.OPEN, _E.ENTRY_FILLED): _S.OPEN,
-    (_S.EXITING, _E.ENTRY_FILLED): _S.EXITING,
-    # IB can report a fill after a cancel was acknowledged: the shares are ours and must be
-    # managed, so a late entry fill revives an abandoned position instead of being dropped.
-    (_S.ABANDONED, _E.ENTRY_FILLED): _S.OPEN,
-    (_S.OPEN, _E.START_EXIT): _S.EXITING,
-    (_S.EXITING, _E.EXIT_ABORTED): _S.OPEN,
-    # Resting targets and stops can fill while OPEN; a flatten or kill fills while EXITING.
-    (_S.OPEN, _E.EXIT_PARTIALLY_FILLED): _S.OPEN,
-    (_S.EXITING, _E.EXIT_PARTIALLY_FILLED): _S.EXITING,
-    (_S.OPEN, _E.EXIT_FILLED): _S.CLOSED,
-    (_S.EXITING, _E.EXIT_FILLED): _S.CLOSED,
-    (_S.OPEN, _E.RELEASE): _S.RELEASED,
-})
+TRANSITIONS: Mapping[tuple[PositionState, PositionEvent], PositionState] = MappingProxyType(
+    {
+        (_S.PLANNED, _E.SUBMIT_ENTRY): _S.ENTRY_SUBMITTED,
+        (_S.PLANNED, _E.ABANDON): _S.ABANDONED,
+        (_S.PLANNED, _E.ADOPT): _S.OPEN,
+        (_S.ENTRY_SUBMITTED, _E.ENTRY_FILLED): _S.OPEN,
+        (_S.ENTRY_SUBMITTED, _E.ENTRY_FAILED): _S.ABANDONED,
+        # More entry fills may follow the first (a partial auction fill, then the rest).
+        (_S.OPEN, _E.ENTRY_FILLED): _S.OPEN,
+        (_S.EXITING, _E.ENTRY_FILLED): _S.EXITING,
+        # IB can report a fill after a cancel was acknowledged: the shares are ours and must be
+        # managed, so a late entry fill revives an abandoned position instead of being dropped.
+        (_S.ABANDONED, _E.ENTRY_FILLED): _S.OPEN,
+        (_S.OPEN, _E.START_EXIT): _S.EXITING,
+        (_S.EXITING, _E.EXIT_ABORTED): _S.OPEN,
+        # Resting targets and stops can fill while OPEN; a flatten or kill fills while EXITING.
+        (_S.OPEN, _E.EXIT_PARTIALLY_FILLED): _S.OPEN,
+        (_S.EXITING, _E.EXIT_PARTIALLY_FILLED): _S.EXITING,
+        (_S.OPEN, _E.EXIT_FILLED): _S.CLOSED,
+        (_S.EXITING, _E.EXIT_FILLED): _S.CLOSED,
+        (_S.OPEN, _E.RELEASE): _S.RELEASED,
+    }
+)
 
 
 def next_state(state: PositionState, event: PositionEvent) -> PositionState:
@@ -109,7 +111,8 @@ class Position:
         object.__setattr__(self, "metadata", _frozen_metadata(self.metadata))
         if self.exit_quantity > self.entry_quantity:
             raise InvalidValue(
-                f"{self.symbol} exit_quantity", f"at most the {self.entry_quantity} bought",
+                f"{self.symbol} exit_quantity",
+                f"at most the {self.entry_quantity} bought",
                 self.exit_quantity,
             )
 

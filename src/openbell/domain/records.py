@@ -21,6 +21,7 @@ class OrderRecord:
     role: OrderRole
     side: Side
     quantity: Quantity
+    filled_quantity: int
     order_type: OrderType
     time_in_force: TimeInForce
     status: OrderStatus

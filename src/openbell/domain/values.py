@@ -20,7 +20,7 @@ CENT = Decimal("0.01")
 
 def to_decimal(what: str, raw: object) -> Decimal:
     """Convert ``raw`` to a finite Decimal, refusing floats and bools."""
-    if isinstance(raw, bool) or isinstance(raw, float):
+    if isinstance(raw, bool | float):
         raise InvalidValue(what, "a Decimal, int or numeric string (not float or bool)", raw)
     if isinstance(raw, Decimal):
         value = raw
@@ -48,7 +48,8 @@ class Symbol:
         normal = self.value.strip().upper()
         if not _SYMBOL.match(normal):
             raise InvalidValue(
-                "symbol", "1-10 letters/digits starting with a letter, optional .X or -X class",
+                "symbol",
+                "1-10 letters/digits starting with a letter, optional .X or -X class",
                 self.value,
             )
         object.__setattr__(self, "value", normal)

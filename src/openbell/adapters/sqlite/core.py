@@ -1,0 +1,198 @@
+"""The ledger's core: one connection, short write transactions, the event writer."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Self, TypeVar
+
+from openbell.adapters.sqlite import rows
+from openbell.adapters.sqlite.schema import connect
+from openbell.domain.errors import Conflict, LedgerBusy, NotFound, ProtectedSymbol, RefusedInput
+from openbell.domain.positions import Position
+from openbell.domain.records import OrderRecord
+from openbell.domain.values import OrderRef, Symbol
+from openbell.ports import Clock
+
+T = TypeVar("T")
+
+LIVE_STATES = "('PLANNED', 'ENTRY_SUBMITTED', 'OPEN', 'EXITING')"
+HOLDING_STATES = "('OPEN', 'EXITING')"
+LIVE_ORDER = "status IN ('PENDING', 'SUBMITTED', 'PARTIALLY_FILLED')"
+
+
+class LedgerCore:
+    """Connection, transactions, the event log writer and the protection guard."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        clock: Clock,
+        *,
+        process: str,
+        protected_symbols: frozenset[Symbol] = frozenset(),
+        code_version: str = "unknown",
+    ) -> None:
+        conn.row_factory = sqlite3.Row
+        self._conn = conn
+        self._clock = clock
+        self._process = process
+        self._protected = protected_symbols
+        self._code_version = code_version
+
+    @classmethod
+    def open(
+        cls,
+        path: Path,
+        clock: Clock,
+        *,
+        process: str,
+        protected_symbols: frozenset[Symbol] = frozenset(),
+        busy_timeout_ms: int = 5000,
+        code_version: str = "unknown",
+    ) -> Self:
+        """Open (creating and migrating if needed) the ledger file at ``path``."""
+        conn = connect(path, busy_timeout_ms)
+        return cls(
+            conn,
+            clock,
+            process=process,
+            protected_symbols=protected_symbols,
+            code_version=code_version,
+        )
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # --- transactions ------------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise LedgerBusy(f"ledger is locked by another process: {exc}") from None
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def _command(self, action: str, symbol: Symbol | None, body: Callable[[], T]) -> T:
+        """Run ``body`` in one transaction; log a refusal in the event log, then re-raise."""
+        try:
+            with self._write():
+                return body()
+        except RefusedInput as exc:
+            with self._write():
+                self._event(
+                    "REFUSED",
+                    str(exc),
+                    symbol=symbol,
+                    data={"action": action, "error": type(exc).__name__},
+                )
+            raise
+
+    def _now_text(self) -> str:
+        return self._clock.now().isoformat()
+
+    def _event(
+        self,
+        kind: str,
+        message: str,
+        *,
+        symbol: Symbol | None = None,
+        position_id: int | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> int:
+        cursor = self._conn.execute(
+            "INSERT INTO events (at, process, kind, symbol, position_id, message, data) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                self._now_text(),
+                self._process,
+                kind,
+                rows.text(symbol),
+                position_id,
+                message,
+                rows.to_json(data),
+            ),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def _guard(self, symbol: Symbol, action: str) -> None:
+        if symbol in self._protected:
+            raise ProtectedSymbol(str(symbol), action)
+
+    # --- positions: internal reads and writes ----------------------------------------------
+
+    def _load(self, position_id: int) -> Position:
+        row = self._conn.execute(
+            "SELECT * FROM positions WHERE position_id = ?", (position_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"position {position_id}: expected a recorded position, found none")
+        return rows.position_from(row)
+
+    def _live(self, symbol: Symbol) -> Position | None:
+        row = self._conn.execute(
+            f"SELECT * FROM positions WHERE symbol = ? AND state IN {LIVE_STATES}", (str(symbol),)
+        ).fetchone()
+        return None if row is None else rows.position_from(row)
+
+    def _store(self, position: Position) -> Position:
+        columns = rows.position_columns(position)
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        self._conn.execute(
+            f"UPDATE positions SET {assignments}, updated_at = ? WHERE position_id = ?",
+            (*columns.values(), self._now_text(), position.position_id),
+        )
+        return position
+
+    def _insert(self, position: Position) -> Position:
+        existing = self._live(position.symbol)
+        if existing is not None:
+            raise Conflict(
+                f"{position.symbol}: expected no live position, found position "
+                f"{existing.position_id} in state {existing.state}"
+            )
+        now = self._now_text()
+        cursor = self._conn.execute(
+            "INSERT INTO positions (trading_day, symbol, role, state, planned_quantity, "
+            "confidence, target_pct, stop_loss_pct, metadata, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                position.trading_day.isoformat(),
+                str(position.symbol),
+                str(position.role),
+                str(position.state),
+                position.planned_quantity.value,
+                rows.text(position.confidence),
+                rows.text(position.target_pct),
+                rows.text(position.stop_loss_pct),
+                rows.to_json(position.metadata),
+                now,
+                now,
+            ),
+        )
+        return self._load(int(cursor.lastrowid or 0))
+
+    def _order(self, order_ref: OrderRef) -> OrderRecord:
+        row = self._conn.execute(
+            "SELECT * FROM orders WHERE order_ref = ?", (str(order_ref),)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"order {order_ref}: expected a recorded order, found none")
+        return rows.order_from(row)
+
+    def _live_orders(self, position_id: int | None) -> list[OrderRecord]:
+        return [
+            rows.order_from(row)
+            for row in self._conn.execute(
+                f"SELECT * FROM orders WHERE position_id = ? AND {LIVE_ORDER} ORDER BY created_at",
+                (position_id,),
+            )
+        ]

@@ -1,0 +1,187 @@
+"""The ledger's journal: scores, approvals, controls, heartbeats and the event log."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any
+
+from openbell.adapters.sqlite import rows
+from openbell.adapters.sqlite.core import LedgerCore
+from openbell.domain.errors import Conflict, InvalidValue, NotFound
+from openbell.domain.records import Approval, Control, Heartbeat, LedgerEvent, ScoreRecord
+from openbell.domain.values import Confidence, Symbol
+
+CONTROL_NAMES = ("kill_switch", "entries_paused")
+_MAX_EVENTS_PER_READ = 10_000
+
+
+class LedgerJournal(LedgerCore):
+    # --- scores ------------------------------------------------------------------------------
+
+    def record_score(
+        self,
+        trading_day: date,
+        symbol: Symbol,
+        scorer: str,
+        confidence: Confidence,
+        inputs: Mapping[str, Any],
+        output: Mapping[str, Any],
+    ) -> ScoreRecord:
+        """Keep one scorer decision with everything it saw and said."""
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO scores (trading_day, symbol, scorer, confidence, inputs, output, "
+                "scored_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    trading_day.isoformat(),
+                    str(symbol),
+                    scorer,
+                    str(confidence.value),
+                    rows.to_json(inputs),
+                    rows.to_json(output),
+                    self._now_text(),
+                ),
+            )
+            row = conn.execute(
+                "SELECT * FROM scores WHERE score_id = ?", (cursor.lastrowid,)
+            ).fetchone()
+        return rows.score_from(row)
+
+    def scores(self, trading_day: date) -> Sequence[ScoreRecord]:
+        cursor = self._conn.execute(
+            "SELECT * FROM scores WHERE trading_day = ? ORDER BY score_id",
+            (trading_day.isoformat(),),
+        )
+        return [rows.score_from(row) for row in cursor]
+
+    # --- approvals ---------------------------------------------------------------------------
+
+    def request_approval(self, trading_day: date, symbol: Symbol, request: str) -> Approval:
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO approvals (trading_day, symbol, request, status, requested_at) "
+                "VALUES (?, ?, ?, 'PENDING', ?)",
+                (trading_day.isoformat(), str(symbol), request, self._now_text()),
+            )
+            approval_id = int(cursor.lastrowid or 0)
+            self._event(
+                "APPROVAL_REQUESTED", request, symbol=symbol, data={"approval_id": approval_id}
+            )
+            return self._approval(approval_id)
+
+    def decide_approval(self, approval_id: int, approved: bool, decided_by: str) -> Approval:
+        """Approve or reject a pending request once; a second decision is refused."""
+
+        def body() -> Approval:
+            current = self._approval(approval_id)
+            if current.status != "PENDING":
+                raise Conflict(f"approval {approval_id}: expected PENDING, found {current.status}")
+            verdict = "APPROVED" if approved else "REJECTED"
+            self._conn.execute(
+                "UPDATE approvals SET status = ?, decided_at = ?, decided_by = ? "
+                "WHERE approval_id = ?",
+                (verdict, self._now_text(), decided_by, approval_id),
+            )
+            self._event(
+                f"APPROVAL_{verdict}",
+                f"{current.request} ({decided_by})",
+                symbol=current.symbol,
+                data={"approval_id": approval_id},
+            )
+            return self._approval(approval_id)
+
+        return self._command(f"decide approval {approval_id}", None, body)
+
+    def approvals(self, trading_day: date) -> Sequence[Approval]:
+        cursor = self._conn.execute(
+            "SELECT * FROM approvals WHERE trading_day = ? ORDER BY approval_id",
+            (trading_day.isoformat(),),
+        )
+        return [rows.approval_from(row) for row in cursor]
+
+    def _approval(self, approval_id: int) -> Approval:
+        row = self._conn.execute(
+            "SELECT * FROM approvals WHERE approval_id = ?", (approval_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"approval {approval_id}: expected a recorded request, found none")
+        return rows.approval_from(row)
+
+    # --- controls ----------------------------------------------------------------------------
+
+    def set_control(self, name: str, enabled: bool, reason: str) -> Control:
+        """Flip ``kill_switch`` or ``entries_paused``, with a reason for the log."""
+        if name not in CONTROL_NAMES:
+            raise InvalidValue("control", " or ".join(CONTROL_NAMES), name)
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO controls (name, enabled, reason, changed_by, changed_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
+                "enabled = excluded.enabled, reason = excluded.reason, changed_by = excluded.changed_by, "
+                "changed_at = excluded.changed_at",
+                (name, int(enabled), reason, self._process, self._now_text()),
+            )
+            self._event("CONTROL", f"{name} {'on' if enabled else 'off'}: {reason}")
+        return self.controls()[name]
+
+    def controls(self) -> Mapping[str, Control]:
+        cursor = self._conn.execute("SELECT * FROM controls ORDER BY name")
+        return {row["name"]: rows.control_from(row) for row in cursor}
+
+    # --- heartbeats --------------------------------------------------------------------------
+
+    def beat(self, status: str, detail: str = "") -> Heartbeat:
+        """Record that this process is alive, which code it runs, and what it is doing."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO heartbeats (process, pid, code_version, status, detail, beat_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(process) DO UPDATE SET pid = excluded.pid, "
+                "code_version = excluded.code_version, status = excluded.status, "
+                "detail = excluded.detail, beat_at = excluded.beat_at",
+                (self._process, os.getpid(), self._code_version, status, detail, self._now_text()),
+            )
+            row = conn.execute(
+                "SELECT * FROM heartbeats WHERE process = ?", (self._process,)
+            ).fetchone()
+        return rows.heartbeat_from(row)
+
+    def heartbeats(self) -> Sequence[Heartbeat]:
+        cursor = self._conn.execute("SELECT * FROM heartbeats ORDER BY process")
+        return [rows.heartbeat_from(row) for row in cursor]
+
+    # --- events ------------------------------------------------------------------------------
+
+    def append_event(
+        self,
+        kind: str,
+        message: str,
+        *,
+        symbol: Symbol | None = None,
+        position_id: int | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> LedgerEvent:
+        """Append a decision or fact, with its reason, to the append-only event log."""
+        with self._write():
+            event_id = self._event(kind, message, symbol=symbol, position_id=position_id, data=data)
+        return self.events(after_id=event_id - 1, limit=1)[0]
+
+    def events(self, *, after_id: int = 0, limit: int = 100) -> Sequence[LedgerEvent]:
+        """Events with ids above ``after_id``, oldest first, at most ``limit`` of them."""
+        if not 1 <= limit <= _MAX_EVENTS_PER_READ:
+            raise InvalidValue("events limit", f"1 to {_MAX_EVENTS_PER_READ}", limit)
+        cursor = self._conn.execute(
+            "SELECT * FROM events WHERE event_id > ? ORDER BY event_id LIMIT ?", (after_id, limit)
+        )
+        return [rows.event_from(row) for row in cursor]
+
+    def last_events(self, count: int) -> Sequence[LedgerEvent]:
+        """The ``count`` most recent events, oldest first (for tailing)."""
+        if not 1 <= count <= _MAX_EVENTS_PER_READ:
+            raise InvalidValue("events count", f"1 to {_MAX_EVENTS_PER_READ}", count)
+        cursor = self._conn.execute(
+            "SELECT * FROM (SELECT * FROM events ORDER BY event_id DESC LIMIT ?) ORDER BY event_id",
+            (count,),
+        )
+        return [rows.event_from(row) for row in cursor]

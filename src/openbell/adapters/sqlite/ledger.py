@@ -1,0 +1,389 @@
+"""The SQLite position ledger (ARCHITECTURE.md §6).
+
+Every command is one short ``BEGIN IMMEDIATE`` transaction, so concurrent processes see
+each other's writes in order and no read-modify-write is lost. A refused command changes
+nothing and leaves a ``REFUSED`` event with its reason.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import date
+
+from openbell.adapters.sqlite import rows
+from openbell.adapters.sqlite.journal import LedgerJournal
+from openbell.adapters.sqlite.queries import LedgerQueries
+from openbell.domain.enums import ExitReason, OrderRole, OrderStatus, PositionRole, PositionState
+from openbell.domain.errors import Conflict, InvalidValue, NotFound
+from openbell.domain.orders import Fill, OrderIntent, next_order_status
+from openbell.domain.positions import Position
+from openbell.domain.records import OrderRecord
+from openbell.domain.values import Money, OrderRef, Price, Quantity, Symbol
+
+_ROLE_REASON = {
+    OrderRole.TARGET: ExitReason.TARGET,
+    OrderRole.STOP: ExitReason.STOP,
+    OrderRole.FLATTEN: ExitReason.FLATTEN,
+}
+
+
+class SqliteLedger(LedgerQueries, LedgerJournal):
+    """The ledger over one SQLite connection. Build it with :meth:`open`."""
+
+    # --- positions: commands -----------------------------------------------------------------
+
+    def plan_position(self, position: Position) -> Position:
+        """Record a planned entry (state PLANNED). At most one live position per symbol."""
+        if position.state is not PositionState.PLANNED or position.position_id is not None:
+            raise InvalidValue("planned position", "a new PLANNED position", position.state)
+
+        def body() -> Position:
+            self._guard(position.symbol, "open")
+            stored = self._insert(position)
+            self._event(
+                "PLANNED",
+                f"planned {position.role} entry of {position.planned_quantity} shares",
+                symbol=position.symbol,
+                position_id=stored.position_id,
+                data={
+                    "confidence": rows.text(position.confidence),
+                    "target_pct": rows.text(position.target_pct),
+                },
+            )
+            return stored
+
+        return self._command("plan a position", position.symbol, body)
+
+    def record_order(self, position_id: int, intent: OrderIntent, owner: str) -> OrderRecord:
+        """Record an order before it is sent (status PENDING), so a crash cannot lose it.
+
+        An entry moves its PLANNED position to ENTRY_SUBMITTED. An exit may not ask for more
+        shares than the position holds.
+        """
+
+        def body() -> OrderRecord:
+            position = self._load(position_id)
+            self._check_order_fits(position, intent)
+            if intent.role is OrderRole.ENTRY:
+                self._store(position.submit_entry())
+            self._insert_order(position_id, intent, owner)
+            self._event(
+                "ORDER_RECORDED",
+                f"{intent.role} {intent.side} {intent.quantity} {intent.order_type}/"
+                f"{intent.time_in_force} by {owner}",
+                symbol=intent.symbol,
+                position_id=position_id,
+                data={"order_ref": str(intent.order_ref)},
+            )
+            return self._order(intent.order_ref)
+
+        return self._command(f"record order {intent.order_ref}", intent.symbol, body)
+
+    def _check_order_fits(self, position: Position, intent: OrderIntent) -> None:
+        action = "open" if intent.role is OrderRole.ENTRY else "exit"
+        self._guard(intent.symbol, action)
+        if intent.symbol != position.symbol:
+            raise InvalidValue(
+                "order symbol", f"{position.symbol} (the position's)", str(intent.symbol)
+            )
+        if intent.role is OrderRole.ENTRY:
+            return
+        if intent.quantity.value > position.held_quantity:
+            raise Conflict(
+                f"{position.symbol}: exit order for {intent.quantity} shares expected at most "
+                f"the {position.held_quantity} the ledger holds for position {position.position_id}"
+            )
+
+    def _insert_order(self, position_id: int, intent: OrderIntent, owner: str) -> None:
+        now = self._now_text()
+        try:
+            self._conn.execute(
+                "INSERT INTO orders (order_ref, position_id, symbol, role, side, quantity, "
+                "order_type, time_in_force, limit_price, stop_price, status, owner, created_at, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    str(intent.order_ref),
+                    position_id,
+                    str(intent.symbol),
+                    str(intent.role),
+                    str(intent.side),
+                    intent.quantity.value,
+                    str(intent.order_type),
+                    str(intent.time_in_force),
+                    rows.text(intent.limit_price),
+                    rows.text(intent.stop_price),
+                    str(OrderStatus.PENDING),
+                    owner,
+                    now,
+                    now,
+                ),
+            )
+        except sqlite3.IntegrityError:
+            raise Conflict(
+                f"order_ref {intent.order_ref}: expected a new reference, found it already recorded"
+            ) from None
+
+    def update_order(
+        self,
+        order_ref: OrderRef,
+        status: OrderStatus,
+        *,
+        broker_order_id: int | None = None,
+        perm_id: int | None = None,
+        reason: str = "",
+    ) -> OrderRecord:
+        """Apply the broker's report of an order; an entry that ends unfilled abandons its
+        position."""
+
+        def body() -> OrderRecord:
+            order = self._order(order_ref)
+            new_status = next_order_status(order.status, status)
+            self._conn.execute(
+                "UPDATE orders SET status = ?, status_reason = ?, "
+                "broker_order_id = coalesce(?, broker_order_id), perm_id = coalesce(?, perm_id), "
+                "updated_at = ? WHERE order_ref = ?",
+                (
+                    str(new_status),
+                    reason or order.status_reason,
+                    broker_order_id,
+                    perm_id,
+                    self._now_text(),
+                    str(order_ref),
+                ),
+            )
+            if new_status is not order.status:
+                self._event(
+                    "ORDER_STATUS",
+                    f"{order_ref} {order.status} -> {new_status} {reason}".strip(),
+                    symbol=order.symbol,
+                    position_id=order.position_id,
+                )
+            self._abandon_if_entry_died(order, new_status, reason)
+            return self._order(order_ref)
+
+        return self._command(f"update order {order_ref}", None, body)
+
+    def _abandon_if_entry_died(self, order: OrderRecord, status: OrderStatus, reason: str) -> None:
+        if order.role is not OrderRole.ENTRY or status not in (
+            OrderStatus.CANCELLED,
+            OrderStatus.REJECTED,
+        ):
+            return
+        position = self._load(order.position_id)
+        if position.state is PositionState.ENTRY_SUBMITTED and position.entry_quantity == 0:
+            self._store(position.entry_failed())
+            self._event(
+                "ABANDONED",
+                f"entry {order.order_ref} ended {status}: {reason}".strip(),
+                symbol=position.symbol,
+                position_id=position.position_id,
+            )
+
+    def record_entry_fill(self, fill: Fill) -> Position:
+        """Open (or add to) the position of the entry order ``fill`` belongs to.
+
+        Recording the same ``execution_id`` twice is a no-op.
+        """
+        return self._command(
+            f"record entry fill {fill.execution_id}",
+            fill.symbol,
+            lambda: self._apply_fill(fill, OrderRole.ENTRY, None),
+        )
+
+    def record_exit_fill(self, fill: Fill, trading_day: date) -> Position:
+        """Account for an exit fill; the position closes when it holds no more shares.
+
+        A closed position counts as closed on ``trading_day``. Recording the same
+        ``execution_id`` twice is a no-op; selling more than the position holds is refused.
+        """
+        return self._command(
+            f"record exit fill {fill.execution_id}",
+            fill.symbol,
+            lambda: self._apply_fill(fill, None, trading_day),
+        )
+
+    def _apply_fill(self, fill: Fill, role: OrderRole | None, day: date | None) -> Position:
+        order = self._order(fill.order_ref)
+        self._check_fill_matches(order, fill, entry=role is OrderRole.ENTRY)
+        position = self._load(order.position_id)
+        if not self._insert_fill(fill, order.position_id):
+            return position  # the same execution again: already accounted for
+        if order.role is OrderRole.ENTRY:
+            updated = position.record_entry_fill(fill.quantity, fill.price, fill.executed_at)
+        else:
+            self._guard(fill.symbol, "exit")
+            reason = position.exit_reason or _ROLE_REASON[order.role]
+            assert day is not None
+            updated = position.record_exit_fill(
+                fill.quantity, fill.price, fill.executed_at, reason, day
+            )
+        if fill.commission is not None:
+            updated = updated.add_commission(fill.commission)
+        self._store(updated)
+        self._count_fill(order, fill.quantity.value)
+        self._event(
+            f"{order.role}_FILL",
+            f"{fill.side} {fill.quantity} @ {fill.price} ({fill.execution_id}); now holds "
+            f"{updated.held_quantity}, state {updated.state}",
+            symbol=fill.symbol,
+            position_id=updated.position_id,
+            data={"execution_id": fill.execution_id, "order_ref": str(fill.order_ref)},
+        )
+        return updated
+
+    def _check_fill_matches(self, order: OrderRecord, fill: Fill, *, entry: bool) -> None:
+        if (order.role is OrderRole.ENTRY) != entry:
+            kind = "an entry" if entry else "an exit"
+            raise InvalidValue(f"fill {fill.execution_id} order", f"{kind} order", str(order.role))
+        if order.symbol != fill.symbol or order.side is not fill.side:
+            raise InvalidValue(
+                f"fill {fill.execution_id}",
+                f"{order.side} {order.symbol} like order {order.order_ref}",
+                f"{fill.side} {fill.symbol}",
+            )
+
+    def _insert_fill(self, fill: Fill, position_id: int) -> bool:
+        cursor = self._conn.execute(
+            "INSERT OR IGNORE INTO fills (execution_id, order_ref, position_id, symbol, side, "
+            "quantity, price, commission, executed_at, recorded_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                fill.execution_id,
+                str(fill.order_ref),
+                position_id,
+                str(fill.symbol),
+                str(fill.side),
+                fill.quantity.value,
+                str(fill.price.value),
+                rows.text(fill.commission),
+                fill.executed_at.isoformat(),
+                self._now_text(),
+            ),
+        )
+        return cursor.rowcount == 1
+
+    def _count_fill(self, order: OrderRecord, quantity: int) -> None:
+        filled = order.filled_quantity + quantity
+        complete = filled >= order.quantity.value
+        reported = OrderStatus.FILLED if complete else OrderStatus.PARTIALLY_FILLED
+        status = order.status if order.status is OrderStatus.FILLED else reported
+        self._conn.execute(
+            "UPDATE orders SET filled_quantity = ?, status = ?, updated_at = ? WHERE order_ref = ?",
+            (
+                filled,
+                str(next_order_status(order.status, status)),
+                self._now_text(),
+                str(order.order_ref),
+            ),
+        )
+
+    def record_commission(self, execution_id: str, commission: Money) -> None:
+        """Attach a commission reported after its fill. Repeating it is a no-op."""
+
+        def body() -> None:
+            row = self._conn.execute(
+                "SELECT position_id, commission FROM fills WHERE execution_id = ?", (execution_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"fill {execution_id}: expected a recorded fill, found none")
+            if row["commission"] is not None:
+                return
+            self._conn.execute(
+                "UPDATE fills SET commission = ? WHERE execution_id = ?",
+                (str(commission.amount), execution_id),
+            )
+            self._store(self._load(row["position_id"]).add_commission(commission))
+
+        self._command(f"record commission for {execution_id}", None, body)
+
+    def set_exit_prices(self, position_id: int, target: Price, stop: Price) -> Position:
+        def body() -> Position:
+            position = self._load(position_id)
+            self._guard(position.symbol, "exit")
+            self._event(
+                "EXIT_PRICES",
+                f"target {target}, stop {stop}",
+                symbol=position.symbol,
+                position_id=position_id,
+            )
+            return self._store(position.with_exit_prices(target, stop))
+
+        return self._command("set exit prices", None, body)
+
+    def start_exit(self, position_id: int, reason: ExitReason) -> Position:
+        return self._transition(
+            position_id, "start exit", "EXITING", str(reason), lambda p: p.start_exit(reason)
+        )
+
+    def abort_exit(self, position_id: int, reason: str) -> Position:
+        return self._transition(
+            position_id, "abort exit", "EXIT_ABORTED", reason, lambda p: p.exit_aborted()
+        )
+
+    def abandon(self, position_id: int, reason: str) -> Position:
+        return self._transition(position_id, "abandon", "ABANDONED", reason, lambda p: p.abandon())
+
+    def _transition(
+        self,
+        position_id: int,
+        action: str,
+        kind: str,
+        reason: str,
+        step: Callable[[Position], Position],
+    ) -> Position:
+        def body() -> Position:
+            position = self._load(position_id)
+            if kind != "ABANDONED":
+                self._guard(position.symbol, "exit")
+            updated = self._store(step(position))
+            self._event(kind, reason, symbol=position.symbol, position_id=position_id)
+            return updated
+
+        return self._command(f"{action} position {position_id}", None, body)
+
+    def adopt(
+        self, symbol: Symbol, quantity: Quantity, price: Price, reason: str, trading_day: date
+    ) -> Position:
+        """Bring an outside holding under management, explicitly and with a reason."""
+
+        def body() -> Position:
+            self._guard(symbol, "adopt")
+            if not reason.strip():
+                raise InvalidValue("adopt reason", "a non-empty reason", reason)
+            planned = Position(trading_day, symbol, PositionRole.ADOPTED, quantity)
+            stored = self._insert(planned)
+            adopted = self._store(stored.adopt(price, self._clock.now()))
+            self._event(
+                "ADOPTED",
+                f"adopted {quantity} @ {price}: {reason}",
+                symbol=symbol,
+                position_id=stored.position_id,
+            )
+            return adopted
+
+        return self._command(f"adopt {symbol}", symbol, body)
+
+    def release(self, symbol: Symbol, reason: str) -> Position:
+        """Give a held position back to the user; refused while any of its orders is live."""
+
+        def body() -> Position:
+            position = self._live(symbol)
+            if position is None:
+                raise NotFound(f"{symbol}: expected a live position to release, found none")
+            live = self._live_orders(position.position_id)
+            if live:
+                refs = ", ".join(str(o.order_ref) for o in live)
+                raise Conflict(
+                    f"{symbol}: expected no working orders, found {refs}; cancel them first"
+                )
+            released = self._store(position.release())
+            self._event(
+                "RELEASED",
+                f"released {position.held_quantity} shares: {reason}",
+                symbol=symbol,
+                position_id=position.position_id,
+            )
+            return released
+
+        return self._command(f"release {symbol}", symbol, body)

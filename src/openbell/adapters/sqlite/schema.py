@@ -1,0 +1,228 @@
+"""Opening the ledger file: pragmas, integrity checks and migrations on ``user_version``.
+
+Migrations run in one ``BEGIN IMMEDIATE`` transaction that re-reads ``user_version``, so
+several processes opening a new file at once migrate it exactly once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from openbell.domain.errors import LedgerBusy, LedgerCorrupt, LedgerSchemaTooNew, LedgerUnavailable
+
+APPLICATION_ID = 0x0B5E11  # marks the file as an openbell ledger ("OBell")
+
+_LIVE = "('PLANNED', 'ENTRY_SUBMITTED', 'OPEN', 'EXITING')"
+
+_V1 = [
+    """
+    CREATE TABLE positions (
+        position_id      INTEGER PRIMARY KEY,
+        trading_day      TEXT NOT NULL,
+        symbol           TEXT NOT NULL,
+        role             TEXT NOT NULL CHECK (role IN ('MASTER', 'RESCAN', 'ADOPTED')),
+        state            TEXT NOT NULL CHECK (state IN ('PLANNED', 'ENTRY_SUBMITTED', 'OPEN',
+                                  'EXITING', 'CLOSED', 'ABANDONED', 'RELEASED')),
+        planned_quantity INTEGER NOT NULL CHECK (planned_quantity > 0),
+        entry_quantity   INTEGER NOT NULL DEFAULT 0 CHECK (entry_quantity >= 0),
+        entry_cost       TEXT NOT NULL DEFAULT '0',
+        exit_quantity    INTEGER NOT NULL DEFAULT 0
+                         CHECK (exit_quantity >= 0 AND exit_quantity <= entry_quantity),
+        exit_proceeds    TEXT NOT NULL DEFAULT '0',
+        commissions      TEXT NOT NULL DEFAULT '0',
+        realized_pnl     TEXT NOT NULL DEFAULT '0',
+        confidence       TEXT,
+        target_pct       TEXT,
+        stop_loss_pct    TEXT,
+        target_price     TEXT,
+        stop_price       TEXT,
+        opened_at        TEXT,
+        closed_at        TEXT,
+        closed_day       TEXT,
+        exit_reason      TEXT,
+        metadata         TEXT NOT NULL DEFAULT '{}',
+        created_at       TEXT NOT NULL,
+        updated_at       TEXT NOT NULL
+    )
+    """,
+    # At most one live position per symbol, across every process.
+    "CREATE UNIQUE INDEX positions_one_live_per_symbol ON positions(symbol) "
+    f"WHERE state IN {_LIVE}",
+    "CREATE INDEX positions_by_trading_day ON positions(trading_day)",
+    "CREATE INDEX positions_by_closed_day ON positions(closed_day, symbol)",
+    """
+    CREATE TABLE orders (
+        order_ref        TEXT PRIMARY KEY,
+        position_id      INTEGER NOT NULL REFERENCES positions(position_id),
+        symbol           TEXT NOT NULL,
+        role             TEXT NOT NULL CHECK (role IN ('ENTRY', 'TARGET', 'STOP', 'FLATTEN')),
+        side             TEXT NOT NULL CHECK (side IN ('BUY', 'SELL')),
+        quantity         INTEGER NOT NULL CHECK (quantity > 0),
+        filled_quantity  INTEGER NOT NULL DEFAULT 0 CHECK (filled_quantity >= 0),
+        order_type       TEXT NOT NULL,
+        time_in_force    TEXT NOT NULL,
+        limit_price      TEXT,
+        stop_price       TEXT,
+        status           TEXT NOT NULL,
+        status_reason    TEXT NOT NULL DEFAULT '',
+        owner            TEXT NOT NULL,
+        broker_order_id  INTEGER,
+        perm_id          INTEGER,
+        created_at       TEXT NOT NULL,
+        updated_at       TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX orders_by_position ON orders(position_id)",
+    """
+    CREATE TABLE fills (
+        execution_id     TEXT PRIMARY KEY,
+        order_ref        TEXT NOT NULL REFERENCES orders(order_ref),
+        position_id      INTEGER NOT NULL REFERENCES positions(position_id),
+        symbol           TEXT NOT NULL,
+        side             TEXT NOT NULL CHECK (side IN ('BUY', 'SELL')),
+        quantity         INTEGER NOT NULL CHECK (quantity > 0),
+        price            TEXT NOT NULL,
+        commission       TEXT,
+        executed_at      TEXT NOT NULL,
+        recorded_at      TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX fills_by_position ON fills(position_id)",
+    """
+    CREATE TABLE scores (
+        score_id         INTEGER PRIMARY KEY,
+        trading_day      TEXT NOT NULL,
+        symbol           TEXT NOT NULL,
+        scorer           TEXT NOT NULL,
+        confidence       TEXT NOT NULL,
+        inputs           TEXT NOT NULL,
+        output           TEXT NOT NULL,
+        scored_at        TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX scores_by_day ON scores(trading_day)",
+    """
+    CREATE TABLE approvals (
+        approval_id      INTEGER PRIMARY KEY,
+        trading_day      TEXT NOT NULL,
+        symbol           TEXT NOT NULL,
+        request          TEXT NOT NULL,
+        status           TEXT NOT NULL CHECK (status IN ('PENDING', 'APPROVED', 'REJECTED')),
+        requested_at     TEXT NOT NULL,
+        decided_at       TEXT,
+        decided_by       TEXT
+    )
+    """,
+    """
+    CREATE TABLE heartbeats (
+        process          TEXT PRIMARY KEY,
+        pid              INTEGER NOT NULL,
+        code_version     TEXT NOT NULL,
+        status           TEXT NOT NULL,
+        detail           TEXT NOT NULL DEFAULT '',
+        beat_at          TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE controls (
+        name             TEXT PRIMARY KEY CHECK (name IN ('kill_switch', 'entries_paused')),
+        enabled          INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+        reason           TEXT NOT NULL,
+        changed_by       TEXT NOT NULL,
+        changed_at       TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE events (
+        event_id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        at               TEXT NOT NULL,
+        process          TEXT NOT NULL,
+        kind             TEXT NOT NULL,
+        symbol           TEXT,
+        position_id      INTEGER,
+        message          TEXT NOT NULL,
+        data             TEXT NOT NULL DEFAULT '{}'
+    )
+    """,
+    """
+    CREATE TRIGGER events_are_append_only_update BEFORE UPDATE ON events
+    BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END
+    """,
+    """
+    CREATE TRIGGER events_are_append_only_delete BEFORE DELETE ON events
+    BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END
+    """,
+]
+
+MIGRATIONS: tuple[tuple[int, list[str]], ...] = ((1, _V1),)
+LATEST_VERSION = MIGRATIONS[-1][0]
+
+
+def connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
+    """Open (creating if needed) and migrate the ledger at ``path``; check it is ours."""
+    if path.is_dir():
+        raise LedgerUnavailable(f"ledger path {path}: expected a file, found a directory")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)
+    except (OSError, sqlite3.Error) as exc:
+        raise LedgerUnavailable(f"ledger {path}: cannot open ({exc})") from None
+    try:
+        _configure(conn, busy_timeout_ms)
+        _check_integrity(conn, path)
+        _migrate(conn, path)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise LedgerBusy(f"ledger {path}: still locked after {busy_timeout_ms} ms") from None
+        raise LedgerCorrupt(f"ledger {path}: expected an openbell SQLite ledger, {exc}") from None
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _configure(conn: sqlite3.Connection, busy_timeout_ms: int) -> None:
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        raise sqlite3.DatabaseError(f"expected WAL journal mode, found {mode}")
+    # FULL: a committed fill survives a power cut, not only a process crash.
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+
+
+def _check_integrity(conn: sqlite3.Connection, path: Path) -> None:
+    verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
+    if verdict != "ok":
+        raise LedgerCorrupt(f"ledger {path}: integrity check failed: {verdict}")
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+    if app_id not in (0, APPLICATION_ID) or (app_id == 0 and tables > 0):
+        raise LedgerCorrupt(
+            f"ledger {path}: expected an openbell ledger, found another SQLite database "
+            f"(application_id {app_id}, {tables} tables)"
+        )
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > LATEST_VERSION:
+            raise LedgerSchemaTooNew(
+                f"ledger {path}: schema version {version} was written by a newer openbell; "
+                f"this one knows up to version {LATEST_VERSION}. Upgrade openbell; "
+                "nothing was changed"
+            )
+        for target, statements in MIGRATIONS:
+            if target > version:
+                for statement in statements:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {target}")
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
