@@ -1,8 +1,304 @@
-"""The ``openbell`` command line."""
+"""The ``openbell`` command line. Every command renders rows computed elsewhere."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
-app = typer.Typer(no_args_is_help=True)
+from openbell import __version__
+from openbell.config import load_settings, masked_view
+from openbell.domain.errors import OpenbellError, RefusedInput, RetryLater, StopAndAlert
+from openbell.domain.records import LedgerEvent
+from openbell.domain.values import Price, Quantity, Symbol, to_decimal
+from openbell.ports import Calendar, Clock
+from openbell.reports.positions import COLUMNS, positions_view
+from openbell.runtime import compose
+
+NEW_YORK = ZoneInfo("America/New_York")
+EXIT_REFUSED, EXIT_ALERT, EXIT_RETRY = 2, 3, 75
+
+app = typer.Typer(no_args_is_help=True, help="Opening-bell day trading at Interactive Brokers.")
+config_app = typer.Typer(no_args_is_help=True, help="Show and check settings.")
+positions_app = typer.Typer(help="List, adopt and release managed positions.")
+ledger_app = typer.Typer(no_args_is_help=True, help="Inspect the ledger.")
+app.add_typer(config_app, name="config")
+app.add_typer(positions_app, name="positions")
+app.add_typer(ledger_app, name="ledger")
+
+out = Console()
+err = Console(stderr=True)
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="settings file (default ./openbell.toml)")
+]
+FormatOption = Annotated[Format, typer.Option("--format", "-f", help="table, json or csv")]
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")]
+
+
+@contextmanager
+def _reported() -> Iterator[None]:
+    """Turn openbell errors into a clear message and an exit code by family."""
+    try:
+        yield
+    except RefusedInput as exc:
+        err.print(f"[red]refused:[/red] {exc}", highlight=False)
+        raise typer.Exit(EXIT_REFUSED) from None
+    except StopAndAlert as exc:
+        err.print(f"[bold red]stop:[/bold red] {exc}", highlight=False)
+        raise typer.Exit(EXIT_ALERT) from None
+    except RetryLater as exc:
+        err.print(f"[yellow]try again later:[/yellow] {exc}", highlight=False)
+        raise typer.Exit(EXIT_RETRY) from None
+    except OpenbellError as exc:  # pragma: no cover - every error has a family
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+
+
+def _render(
+    rows: Sequence[dict[str, str]], columns: Sequence[str], fmt: Format, title: str
+) -> None:
+    if fmt is Format.json:
+        out.print_json(json.dumps(list(rows)))
+    elif fmt is Format.csv:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        sys.stdout.write(buffer.getvalue())
+    else:
+        table = Table(title=title, title_justify="left")
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*(row[c] for c in columns))
+        out.print(table)
+
+
+def _trading_day(calendar: Calendar, clock: Clock) -> date:
+    """Today's trading day in New York, or the last one on a day the exchange is closed."""
+    today = clock.now().astimezone(NEW_YORK).date()
+    if calendar.is_trading_day(today):
+        return today
+    return calendar.previous_session(today).trading_day
+
+
+def _parse_day(raw: str | None) -> date | None:
+    if raw is None:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise typer.BadParameter(f"expected a date YYYY-MM-DD, found {raw!r}") from None
+
+
+# --------------------------------------------------------------------------- top level
+
+
+@app.command()
+def version() -> None:
+    """Print the openbell version."""
+    out.print(__version__)
+
+
+@app.command()
+def run(
+    config: ConfigOption = None,
+    day: Annotated[str | None, typer.Option(help="trading day YYYY-MM-DD (default: next)")] = None,
+    workdir: Annotated[Path, typer.Option(help="where the run's files go")] = Path("var/run"),
+) -> None:
+    """The main job: rehearse a trading day with what openbell can do so far."""
+    from openbell.runtime.rehearsal import rehearse  # noqa: PLC0415 - heavy, only for run
+
+    with _reported():
+        loaded = compose.settings_from_environment(config)
+        rehearse(loaded, compose.build_calendar(), _parse_day(day), workdir, out)
+
+
+@app.command()
+def calendar(
+    day: Annotated[str | None, typer.Argument(help="YYYY-MM-DD")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Show a session and the day's schedule resolved from the settings."""
+    with _reported():
+        settings = compose.settings_from_environment(config).settings
+        cal = compose.build_calendar()
+        wanted = _parse_day(day)
+        session = (
+            cal.session(wanted) if wanted else cal.upcoming_session(compose.build_clock().now())
+        )
+        timeline = settings.day_plan().resolve(session)
+        kind = "early close" if session.early_close else "regular session"
+        rows = [
+            {"step": step, "time_et": at.astimezone(NEW_YORK).strftime("%H:%M:%S")}
+            for step, at in timeline.steps()
+        ]
+        _render(rows, ("step", "time_et"), Format.table, f"{session.trading_day} ({kind})")
+
+
+# --------------------------------------------------------------------------- config
+
+
+@config_app.command("show")
+def config_show(config: ConfigOption = None, fmt: FormatOption = Format.table) -> None:
+    """Print the effective settings, secrets masked, and where each value came from."""
+    with _reported():
+        loaded = compose.settings_from_environment(config)
+        rows = [{"key": k, "value": v, "origin": o} for k, v, o in masked_view(loaded)]
+        _render(rows, ("key", "value", "origin"), fmt, "effective settings")
+
+
+@config_app.command("check")
+def config_check(
+    path: Annotated[Path, typer.Argument(help="the settings file to validate")],
+    with_env: Annotated[bool, typer.Option(help="also apply .env and the environment")] = False,
+) -> None:
+    """Validate a settings file; list every problem (key, expected, found)."""
+    with _reported():
+        if with_env:
+            compose.settings_from_environment(path)
+        else:
+            load_settings(path, environ={}, dotenv_file=None)
+        out.print(f"[green]ok[/green]: {path} is valid", highlight=False)
+
+
+# --------------------------------------------------------------------------- positions
+
+
+@positions_app.callback(invoke_without_command=True)
+def positions(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    fmt: FormatOption = Format.table,
+    day: Annotated[str | None, typer.Option(help="trading day for 'closed' (YYYY-MM-DD)")] = None,
+) -> None:
+    """List active positions and those closed on the trading day."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with _reported():
+        settings = compose.settings_from_environment(config).settings
+        clock = compose.build_clock()
+        ledger = compose.open_ledger(settings, clock, process="cli")
+        trading_day = _parse_day(day) or _trading_day(compose.build_calendar(), clock)
+        active, closed = positions_view(ledger, trading_day)
+        if fmt is Format.table:
+            _render(active, COLUMNS, fmt, "active positions")
+            _render(closed, COLUMNS, fmt, f"closed on {trading_day}")
+        else:
+            rows = [{"view": "active", **r} for r in active] + [
+                {"view": "closed", **r} for r in closed
+            ]
+            _render(rows, ("view", *COLUMNS), fmt, "positions")
+
+
+def _confirm(question: str, yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise RefusedInput(f"{question} needs confirmation: run it in a terminal or pass --yes")
+    if not typer.confirm(question):
+        raise RefusedInput("not confirmed; nothing was changed")
+
+
+@positions_app.command("adopt")
+def positions_adopt(
+    symbol: Annotated[str, typer.Argument(help="ticker, e.g. AAPL")],
+    qty: Annotated[int, typer.Option("--qty", help="shares to manage")],
+    price: Annotated[str, typer.Option("--price", help="cost per share in USD")],
+    reason: Annotated[str, typer.Option("--reason", help="why this comes under management")],
+    yes: YesOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Bring an outside position under management (logged; refused for protected symbols)."""
+    with _reported():
+        ticker, shares = Symbol(symbol), Quantity(qty)
+        cost = Price(to_decimal("price", price))
+        settings = compose.settings_from_environment(config).settings
+        clock = compose.build_clock()
+        day = compose.build_calendar().upcoming_session(clock.now()).trading_day
+        ledger = compose.open_ledger(settings, clock, process="cli")
+        _confirm(f"Adopt {shares} {ticker} @ {cost} into the ledger for {day}?", yes)
+        adopted = ledger.adopt(ticker, shares, cost, reason, day)
+        out.print(f"adopted {ticker}: position {adopted.position_id}, {shares} @ {cost}")
+
+
+@positions_app.command("release")
+def positions_release(
+    symbol: Annotated[str, typer.Argument(help="ticker, e.g. AAPL")],
+    reason: Annotated[str, typer.Option("--reason", help="why")] = "released by the user",
+    yes: YesOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Give a managed position back to the user; openbell will not touch it again."""
+    with _reported():
+        ticker = Symbol(symbol)
+        settings = compose.settings_from_environment(config).settings
+        ledger = compose.open_ledger(settings, compose.build_clock(), process="cli")
+        _confirm(f"Release {ticker} from openbell's management?", yes)
+        released = ledger.release(ticker, reason)
+        out.print(
+            f"released {ticker}: position {released.position_id}, {released.held_quantity} shares"
+        )
+
+
+# --------------------------------------------------------------------------- ledger
+
+EVENT_COLUMNS = ("id", "at", "process", "kind", "symbol", "position", "message")
+
+
+def _event_row(event: LedgerEvent) -> dict[str, str]:
+    return {
+        "id": str(event.event_id),
+        "at": event.at.astimezone(NEW_YORK).isoformat(timespec="seconds"),
+        "process": event.process,
+        "kind": event.kind,
+        "symbol": str(event.symbol or ""),
+        "position": "" if event.position_id is None else str(event.position_id),
+        "message": event.message,
+    }
+
+
+@ledger_app.command("events")
+def ledger_events(
+    last: Annotated[int, typer.Option("--last", "-n", min=1, max=10_000)] = 50,
+    follow: Annotated[bool, typer.Option("--follow", help="keep printing new events")] = False,
+    fmt: FormatOption = Format.table,
+    config: ConfigOption = None,
+) -> None:
+    """Tail the append-only event log."""
+    with _reported():
+        settings = compose.settings_from_environment(config).settings
+        ledger = compose.open_ledger(settings, compose.build_clock(), process="cli")
+        shown = list(ledger.last_events(last))
+        _render([_event_row(e) for e in shown], EVENT_COLUMNS, fmt, "events")
+        after = shown[-1].event_id if shown else 0
+        while follow:
+            time.sleep(1.0)
+            fresh = ledger.events(after_id=after, limit=1000)
+            for event in fresh:
+                out.print(" | ".join(_event_row(event).values()), highlight=False)
+                after = event.event_id
 
 
 def main() -> None:

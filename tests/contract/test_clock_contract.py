@@ -18,7 +18,7 @@ from openbell.domain.errors import InvalidValue
 from openbell.ports import Clock
 
 SHORT = timedelta(milliseconds=20)
-INSTANT_RETURN_SECONDS = 0.05
+INSTANT_RETURN_SECONDS = 0.25
 
 
 def _system() -> Clock:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from openbell.domain.errors import InvalidValue
 
@@ -125,12 +125,12 @@ class Money:
         return Money(-self.amount)
 
     def rounded(self) -> Money:
-        """Return the amount rounded to the cent."""
-        return Money(self.amount.quantize(CENT))
+        """Return the amount rounded to the cent, half up."""
+        return Money(self.amount.quantize(CENT, rounding=ROUND_HALF_UP))
 
     def __str__(self) -> str:
         sign = "-" if self.amount < 0 else ""
-        return f"{sign}${abs(self.amount).quantize(CENT):,}"
+        return f"{sign}${abs(self.amount).quantize(CENT, rounding=ROUND_HALF_UP):,}"
 
 
 @dataclass(frozen=True, slots=True, order=True)

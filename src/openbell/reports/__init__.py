@@ -1,0 +1,1 @@
+"""Reports: queries that return rows. Renderers (CLI, web, charts) draw the same rows."""

@@ -1,0 +1,1 @@
+"""The composition root, the supervisor, the bots and the schedule."""

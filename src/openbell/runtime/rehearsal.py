@@ -1,0 +1,303 @@
+"""``openbell run`` until the simulated gateway exists: rehearse one day on the real pieces.
+
+It resolves the real session and schedule from the calendar and the settings, then walks a
+scratch ledger through the strategy's day with a manual clock: three master picks, their
+Market-On-Open entries, targets and stops from the fill, a protected holding refused, and
+the end-of-day picture. There is no broker or market data yet, so the prices are the
+brief's 2025-10-29 opens and highs, and every fill is labelled as illustrative.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from rich.console import Console
+from rich.table import Table
+
+from openbell import __version__
+from openbell.adapters.clock import ManualClock
+from openbell.adapters.sqlite.ledger import SqliteLedger
+from openbell.config import LoadedSettings
+from openbell.domain.enums import OrderRole, OrderType, PositionRole, Side, TimeInForce
+from openbell.domain.errors import ProtectedSymbol
+from openbell.domain.orders import Fill, OrderIntent
+from openbell.domain.positions import Position
+from openbell.domain.sessions import Session
+from openbell.domain.values import Confidence, Money, OrderRef, Price, Quantity, Symbol
+from openbell.ports import Calendar
+from openbell.reports.positions import position_row
+from openbell.strategy.exits import exit_prices, target_pct_for
+from openbell.strategy.schedule import DayTimeline
+from openbell.strategy.sizing import shares_for_allocation
+
+NEW_YORK = ZoneInfo("America/New_York")
+ILLUSTRATIVE_NET_LIQUIDATION = Money(Decimal(10_000))
+ILLUSTRATIVE_COMMISSION = Money(Decimal("1.00"))
+
+
+@dataclass(frozen=True)
+class _Pick:
+    symbol: str
+    confidence: str
+    open_price: str
+    high_price: str
+
+
+# The brief's table for 2025-10-29 (open and high of the day). BYND is left out: it was the
+# fourth pick, and the strategy buys the top three.
+_PICKS = (
+    _Pick("WULF", "0.86", "15.19", "16.23"),
+    _Pick("BBAR", "0.83", "15.08", "16.00"),
+    _Pick("RCAT", "0.74", "11.19", "11.60"),
+)
+
+
+def rehearse(
+    loaded: LoadedSettings, calendar: Calendar, day: date | None, workdir: Path, out: Console
+) -> Path:
+    """Run the rehearsal and print what it did; return the scratch ledger's path."""
+    settings = loaded.settings
+    origin = loaded.config_file or "defaults"
+    out.print(
+        f"[bold]openbell {__version__}[/bold] - mode {settings.broker.mode}, settings from {origin}"
+    )
+    session = calendar.session(day) if day else calendar.next_session(datetime.now(NEW_YORK).date())
+    timeline = settings.day_plan().resolve(session)
+    _print_timeline(out, timeline)
+    ledger_path = workdir / f"rehearsal-{session.trading_day}.sqlite"
+    for stale in (ledger_path, Path(f"{ledger_path}-wal"), Path(f"{ledger_path}-shm")):
+        stale.unlink(missing_ok=True)
+    clock = ManualClock(timeline.wake)
+    ledger = SqliteLedger.open(
+        ledger_path,
+        clock,
+        process="rehearsal",
+        protected_symbols=settings.protection.symbols() | {Symbol("SKYX")},
+        code_version=__version__,
+    )
+    try:
+        _walk_the_day(ledger, clock, loaded, session, timeline, out)
+        _print_end_of_day(ledger, session, out)
+    finally:
+        ledger.close()
+    out.print(
+        f"\nscratch ledger: {ledger_path}  (inspect it with: openbell ledger events "
+        f"-n 100 with OPENBELL__LEDGER__PATH={ledger_path})"
+    )
+    out.print(
+        "[dim]Not yet built: the simulated IB gateway, market data and scanning "
+        "(issues 3-6). Prices above are the brief's 2025-10-29 opens and highs, "
+        "fills are illustrative.[/dim]"
+    )
+    return ledger_path
+
+
+def _print_timeline(out: Console, timeline: DayTimeline) -> None:
+    session = timeline.session
+    kind = "early close" if session.early_close else "regular session"
+    table = Table(
+        title=f"session {session.trading_day} ({kind}) - schedule from settings",
+        title_justify="left",
+    )
+    table.add_column("step")
+    table.add_column("ET")
+    for step, at in timeline.steps():
+        table.add_row(step, at.astimezone(NEW_YORK).strftime("%H:%M"))
+    out.print(table)
+
+
+def _walk_the_day(
+    ledger: SqliteLedger,
+    clock: ManualClock,
+    loaded: LoadedSettings,
+    session: Session,
+    timeline: DayTimeline,
+    out: Console,
+) -> None:
+    strategy = loaded.settings.strategy
+    ledger.beat("awake", "rehearsal woke at the configured wake time")
+    clock.set(timeline.scan)
+    _refuse_protected(ledger, session, out)
+    planned: list[tuple[Position, _Pick]] = []
+    for pick in _PICKS[: strategy.top_n]:
+        position = _plan(ledger, loaded, session, pick, out)
+        if position is not None:
+            planned.append((position, pick))
+    clock.set(timeline.moo_submit)
+    for position, pick in planned:
+        _submit_moo(ledger, position, pick, session, out)
+    clock.set(session.open)
+    for position, pick in planned:
+        _fill_at_open(ledger, clock, position, pick, strategy.stop_loss_pct)
+    clock.set(session.open + timedelta(minutes=45))
+    for position, pick in planned:
+        _exit_at_target_if_reached(ledger, clock, position, pick, session)
+    ledger.beat(
+        "done",
+        "every master position reached its target"
+        if all(ledger.position(p.position_id or 0).exit_reason for p, _ in planned)
+        else "flattening",
+    )
+
+
+def _refuse_protected(ledger: SqliteLedger, session: Session, out: Console) -> None:
+    try:
+        ledger.adopt(
+            Symbol("SKYX"),
+            Quantity(182),
+            Price(Decimal("1.20")),
+            "rehearsal: prove the protected holding is refused",
+            session.trading_day,
+        )
+    except ProtectedSymbol as exc:
+        out.print(f"protection: {exc}")
+
+
+def _plan(
+    ledger: SqliteLedger, loaded: LoadedSettings, session: Session, pick: _Pick, out: Console
+) -> Position | None:
+    strategy = loaded.settings.strategy
+    confidence = Confidence(Decimal(pick.confidence))
+    target_pct = target_pct_for(confidence, strategy.tiers())
+    symbol = Symbol(pick.symbol)
+    if target_pct is None:
+        out.print(f"skip {symbol}: confidence {confidence} is below every target tier")
+        return None
+    shares = shares_for_allocation(
+        ILLUSTRATIVE_NET_LIQUIDATION, strategy.allocation_pct, Price(Decimal(pick.open_price))
+    )
+    if shares is None:
+        out.print(f"skip {symbol}: the allocation buys no share")
+        return None
+    return ledger.plan_position(
+        Position(
+            session.trading_day,
+            symbol,
+            PositionRole.MASTER,
+            shares,
+            confidence=confidence,
+            target_pct=target_pct,
+            stop_loss_pct=strategy.stop_loss_pct,
+            metadata={"source": "rehearsal", "illustrative": True},
+        )
+    )
+
+
+def _ref(session: Session, symbol: Symbol, role: OrderRole) -> OrderRef:
+    return OrderRef(f"ob-{session.trading_day:%Y%m%d}-{symbol}-{role.lower()}")
+
+
+def _submit_moo(
+    ledger: SqliteLedger, position: Position, pick: _Pick, session: Session, out: Console
+) -> None:
+    intent = OrderIntent(
+        _ref(session, position.symbol, OrderRole.ENTRY),
+        position.symbol,
+        Side.BUY,
+        position.planned_quantity,
+        OrderType.MARKET,
+        TimeInForce.AT_THE_OPEN,
+        OrderRole.ENTRY,
+    )
+    ledger.record_order(position.position_id or 0, intent, owner="day-trader")
+    out.print(
+        f"MOO  BUY {position.planned_quantity} {position.symbol} "
+        f"(confidence {position.confidence}, target +{position.target_pct}%)"
+    )
+
+
+def _fill_at_open(
+    ledger: SqliteLedger,
+    clock: ManualClock,
+    position: Position,
+    pick: _Pick,
+    stop_loss_pct: Decimal,
+) -> None:
+    ref = _ref_of(ledger, position, OrderRole.ENTRY)
+    fill = Fill(
+        f"{ref}-x1",
+        ref,
+        position.symbol,
+        Side.BUY,
+        position.planned_quantity,
+        Price(Decimal(pick.open_price)),
+        clock.now(),
+        ILLUSTRATIVE_COMMISSION,
+    )
+    opened = ledger.record_entry_fill(fill)
+    prices = exit_prices(
+        opened.entry_price or fill.price, opened.target_pct or Decimal(0), stop_loss_pct
+    )
+    ledger.set_exit_prices(opened.position_id or 0, prices.target, prices.stop)
+
+
+def _ref_of(ledger: SqliteLedger, position: Position, role: OrderRole) -> OrderRef:
+    orders = [o for o in ledger.orders(position.position_id) if o.role is role]
+    return orders[-1].order_ref
+
+
+def _exit_at_target_if_reached(
+    ledger: SqliteLedger, clock: ManualClock, position: Position, pick: _Pick, session: Session
+) -> None:
+    current = ledger.position(position.position_id or 0)
+    if current.target_price is None or current.target_price.value > Decimal(pick.high_price):
+        return  # the day's high never reached the target: it would be flattened
+    ref = _ref(session, current.symbol, OrderRole.TARGET)
+    ledger.record_order(
+        current.position_id or 0,
+        OrderIntent(
+            ref,
+            current.symbol,
+            Side.SELL,
+            Quantity(current.held_quantity),
+            OrderType.LIMIT,
+            TimeInForce.DAY,
+            OrderRole.TARGET,
+            limit_price=current.target_price,
+        ),
+        owner="exit-manager",
+    )
+    ledger.record_exit_fill(
+        Fill(
+            f"{ref}-x1",
+            ref,
+            current.symbol,
+            Side.SELL,
+            Quantity(current.held_quantity),
+            current.target_price,
+            clock.now(),
+            ILLUSTRATIVE_COMMISSION,
+        ),
+        session.trading_day,
+    )
+
+
+def _print_end_of_day(ledger: SqliteLedger, session: Session, out: Console) -> None:
+    closed = ledger.closed_positions(session.trading_day)
+    table = Table(title=f"closed on {session.trading_day}", title_justify="left")
+    columns = (
+        "symbol",
+        "held",
+        "entry_price",
+        "target_price",
+        "stop_price",
+        "exit_price",
+        "exit_reason",
+        "realized_pnl",
+    )
+    for column in columns:
+        table.add_column(column)
+    for position in closed:
+        row = position_row(position)
+        table.add_row(*(row[c] for c in columns))
+    out.print(table)
+    total = sum((p.realized_pnl for p in closed), Money.zero())
+    active = ledger.active_positions()
+    out.print(
+        f"realized P&L {total.rounded()} across {len(closed)} closed positions; "
+        f"{len(active)} still active; {len(ledger.events(limit=10_000))} events logged"
+    )
