@@ -339,7 +339,11 @@ def load_settings(
     env_vars = {k: v for k, v in (environ or {}).items() if k.upper().startswith(ENV_PREFIX)}
     problems = _unknown_env_keys(env_vars, "environment") + _unknown_env_keys(dotenv_vars, ".env")
     dotenv_layer = _read_layer(
-        partial(DotEnvSettingsSource, Settings, env_file=dotenv_file), dotenv_vars, ".env"
+        partial(
+            DotEnvSettingsSource, Settings, env_file=dotenv_file, dotenv_filtering="only_existing"
+        ),
+        dotenv_vars,
+        ".env",
     )
     env_layer = _read_layer(partial(_MappingEnvSource, Settings, env_vars), env_vars, "environment")
     layers = [
@@ -350,12 +354,16 @@ def load_settings(
     merged: dict[str, Any] = {}
     for _, layer in layers:
         _deep_merge(merged, layer)
+    source = _describe_sources(file_used, dotenv_vars, env_vars)
     try:
         settings = Settings(**merged)
     except ValidationError as exc:
-        problems += _problems_from(exc, layers)
+        raise ConfigError(
+            problems + _problems_from(exc, layers) or [(source, "valid settings", str(exc))],
+            source=source,
+        ) from None
     if problems:
-        raise ConfigError(problems, source=_describe_sources(file_used, dotenv_vars, env_vars))
+        raise ConfigError(problems, source=source)
     return LoadedSettings(settings, _origins(settings, layers), file_used)
 
 

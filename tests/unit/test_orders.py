@@ -14,8 +14,12 @@ P = Price(Decimal("15.00"))
 
 def intent(**changes: object) -> OrderIntent:
     fields: dict[str, object] = {
-        "order_ref": REF, "symbol": SYM, "side": Side.BUY, "quantity": QTY,
-        "order_type": OrderType.MARKET, "time_in_force": TimeInForce.AT_THE_OPEN,
+        "order_ref": REF,
+        "symbol": SYM,
+        "side": Side.BUY,
+        "quantity": QTY,
+        "order_type": OrderType.MARKET,
+        "time_in_force": TimeInForce.AT_THE_OPEN,
         "role": OrderRole.ENTRY,
     }
     fields.update(changes)
@@ -43,17 +47,27 @@ def test_prices_must_match_the_order_type(
     order_type: OrderType, limit: Price | None, stop: Price | None
 ) -> None:
     with pytest.raises(InvalidValue):
-        intent(order_type=order_type, limit_price=limit, stop_price=stop,
-               time_in_force=TimeInForce.DAY)
+        intent(
+            order_type=order_type, limit_price=limit, stop_price=stop, time_in_force=TimeInForce.DAY
+        )
 
 
 def test_valid_exit_orders() -> None:
-    stop = intent(side=Side.SELL, role=OrderRole.STOP, order_type=OrderType.STOP_LIMIT,
-                  stop_price=P, limit_price=P, time_in_force=TimeInForce.GTC, outside_rth=True)
+    stop = intent(
+        side=Side.SELL,
+        role=OrderRole.STOP,
+        order_type=OrderType.STOP_LIMIT,
+        stop_price=P,
+        limit_price=P,
+        time_in_force=TimeInForce.GTC,
+        outside_rth=True,
+    )
     assert stop.outside_rth
 
 
-@pytest.mark.parametrize(("side", "role"), [(Side.SELL, OrderRole.ENTRY), (Side.BUY, OrderRole.STOP)])
+@pytest.mark.parametrize(
+    ("side", "role"), [(Side.SELL, OrderRole.ENTRY), (Side.BUY, OrderRole.STOP)]
+)
 def test_entries_buy_and_exits_sell(side: Side, role: OrderRole) -> None:
     with pytest.raises(InvalidValue, match="side"):
         intent(side=side, role=role)

@@ -1,0 +1,397 @@
+"""The Ledger port's contract, run against every implementation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from openbell.adapters.clock import ManualClock
+from openbell.adapters.sqlite.ledger import SqliteLedger
+from openbell.domain.enums import (
+    ExitReason,
+    OrderRole,
+    OrderStatus,
+    OrderType,
+    PositionRole,
+    PositionState,
+    Side,
+    TimeInForce,
+)
+from openbell.domain.errors import (
+    Conflict,
+    IllegalTransition,
+    InvalidValue,
+    NotFound,
+    Oversell,
+    ProtectedSymbol,
+)
+from openbell.domain.orders import Fill, OrderIntent
+from openbell.domain.positions import Position
+from openbell.domain.values import Confidence, Money, OrderRef, Price, Quantity, Symbol
+from openbell.ports import Ledger
+
+DAY = date(2025, 10, 29)
+NEXT_DAY = date(2025, 10, 30)
+START = datetime(2025, 10, 29, 12, 0, tzinfo=UTC)
+SKYX = Symbol("SKYX")
+
+LedgerFactory = Callable[[ManualClock], Ledger]
+
+
+def _sqlite(tmp_path: Path) -> LedgerFactory:
+    def build(clock: ManualClock) -> Ledger:
+        return SqliteLedger.open(
+            tmp_path / "ledger.sqlite", clock, process="test", protected_symbols=frozenset({SKYX})
+        )
+
+    return build
+
+
+@pytest.fixture(params=["sqlite"])
+def factory(request: pytest.FixtureRequest, tmp_path: Path) -> LedgerFactory:
+    return {"sqlite": _sqlite}[request.param](tmp_path)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+def ledger(factory: LedgerFactory, clock: ManualClock) -> Iterator[Ledger]:
+    yield factory(clock)
+
+
+def px(raw: str) -> Price:
+    return Price(Decimal(raw))
+
+
+def plan(ledger: Ledger, symbol: str = "WULF", qty: int = 100) -> Position:
+    return ledger.plan_position(
+        Position(
+            DAY,
+            Symbol(symbol),
+            PositionRole.MASTER,
+            Quantity(qty),
+            confidence=Confidence(Decimal("0.86")),
+            target_pct=Decimal("2.6"),
+            stop_loss_pct=Decimal("0.9"),
+            metadata={"atr_pct": "4.1"},
+        )
+    )
+
+
+def moo(position: Position, ref: str = "e1") -> OrderIntent:
+    return OrderIntent(
+        OrderRef(ref),
+        position.symbol,
+        Side.BUY,
+        position.planned_quantity,
+        OrderType.MARKET,
+        TimeInForce.AT_THE_OPEN,
+        OrderRole.ENTRY,
+    )
+
+
+def sell(position: Position, ref: str, qty: int, role: OrderRole = OrderRole.TARGET) -> OrderIntent:
+    if role is OrderRole.STOP:
+        return OrderIntent(
+            OrderRef(ref),
+            position.symbol,
+            Side.SELL,
+            Quantity(qty),
+            OrderType.STOP,
+            TimeInForce.DAY,
+            role,
+            stop_price=px("15.05"),
+        )
+    return OrderIntent(
+        OrderRef(ref),
+        position.symbol,
+        Side.SELL,
+        Quantity(qty),
+        OrderType.LIMIT,
+        TimeInForce.DAY,
+        role,
+        limit_price=px("15.58"),
+    )
+
+
+def fill(
+    ref: str,
+    exec_id: str,
+    symbol: str,
+    side: Side,
+    qty: int,
+    price: str,
+    at: datetime = START,
+    commission: str | None = "1.00",
+) -> Fill:
+    return Fill(
+        exec_id,
+        OrderRef(ref),
+        Symbol(symbol),
+        side,
+        Quantity(qty),
+        px(price),
+        at,
+        None if commission is None else Money(Decimal(commission)),
+    )
+
+
+def opened(ledger: Ledger, symbol: str = "WULF", qty: int = 100, price: str = "15.19") -> Position:
+    position = plan(ledger, symbol, qty)
+    pid = position.position_id or 0
+    ledger.record_order(pid, moo(position, f"{symbol}-entry"), "day-trader")
+    return ledger.record_entry_fill(
+        fill(f"{symbol}-entry", f"{symbol}-x1", symbol, Side.BUY, qty, price)
+    )
+
+
+class TestPositions:
+    def test_plan_assigns_an_id_and_keeps_the_facts(self, ledger: Ledger) -> None:
+        position = plan(ledger)
+        assert position.position_id is not None
+        stored = ledger.position(position.position_id)
+        assert stored.state is PositionState.PLANNED
+        assert stored.confidence == Confidence(Decimal("0.86"))
+        assert stored.target_pct == Decimal("2.6")
+        assert dict(stored.metadata) == {"atr_pct": "4.1"}
+        assert not ledger.is_active(Symbol("WULF"))
+
+    def test_only_planned_new_positions_can_be_planned(self, ledger: Ledger) -> None:
+        with pytest.raises(InvalidValue):
+            ledger.plan_position(plan(ledger, "RCAT"))
+
+    def test_one_live_position_per_symbol(self, ledger: Ledger) -> None:
+        plan(ledger)
+        with pytest.raises(Conflict, match="expected no live position"):
+            plan(ledger)
+
+    def test_open_after_entry_fill_then_close_after_exit_fill(
+        self, ledger: Ledger, clock: ManualClock
+    ) -> None:
+        position = opened(ledger)
+        assert position.state is PositionState.OPEN
+        assert ledger.is_active(Symbol("WULF"))
+        assert [p.symbol for p in ledger.active_positions()] == [Symbol("WULF")]
+        pid = position.position_id or 0
+        ledger.set_exit_prices(pid, px("15.58"), px("15.05"))
+        ledger.record_order(pid, sell(position, "t1", 100), "exit-manager")
+        clock.advance(timedelta(minutes=20))
+        closed = ledger.record_exit_fill(fill("t1", "t1-x1", "WULF", Side.SELL, 100, "15.58"), DAY)
+        assert closed.state is PositionState.CLOSED
+        assert closed.exit_reason is ExitReason.TARGET
+        assert closed.realized_pnl == Money(Decimal("37.00"))
+        assert not ledger.is_active(Symbol("WULF"))
+        assert ledger.was_closed_on(Symbol("WULF"), DAY)
+        assert not ledger.was_closed_on(Symbol("WULF"), NEXT_DAY)  # keyed by day: no clearing
+        assert [p.position_id for p in ledger.closed_positions(DAY)] == [pid]
+        assert ledger.closed_positions(NEXT_DAY) == []
+        assert ledger.active_positions() == []
+        assert [o.status for o in ledger.orders(pid)] == [OrderStatus.FILLED, OrderStatus.FILLED]
+
+    def test_recording_the_same_fill_twice_is_a_no_op(self, ledger: Ledger) -> None:
+        position = opened(ledger)
+        again = ledger.record_entry_fill(
+            fill("WULF-entry", "WULF-x1", "WULF", Side.BUY, 100, "15.19")
+        )
+        assert again.held_quantity == 100 == position.held_quantity
+        assert len(ledger.fills(position.position_id)) == 1
+        assert ledger.order(OrderRef("WULF-entry")).filled_quantity == 100
+
+    def test_the_ledger_never_sells_more_than_the_position_holds(self, ledger: Ledger) -> None:
+        # The account may also hold WULF (a long-term holding); only the ledger's 100 count.
+        position = opened(ledger)
+        pid = position.position_id or 0
+        with pytest.raises(Conflict, match="at most the 100"):
+            ledger.record_order(pid, sell(position, "big", 150), "exit-manager")
+        ledger.record_order(pid, sell(position, "t1", 100), "exit-manager")
+        ledger.record_order(pid, sell(position, "s1", 100, OrderRole.STOP), "exit-manager")
+        ledger.record_exit_fill(fill("t1", "t1-x1", "WULF", Side.SELL, 60, "15.58"), DAY)
+        with pytest.raises(Oversell):
+            ledger.record_exit_fill(fill("s1", "s1-x1", "WULF", Side.SELL, 41, "15.05"), DAY)
+        assert ledger.position(pid).held_quantity == 40
+        assert len(ledger.fills(pid)) == 2  # the refused fill left nothing behind
+
+    def test_partial_entry_then_remainder_cancelled(self, ledger: Ledger) -> None:
+        position = plan(ledger, qty=300)
+        pid = position.position_id or 0
+        ledger.record_order(pid, moo(position), "day-trader")
+        ledger.record_entry_fill(fill("e1", "x1", "WULF", Side.BUY, 120, "10.00"))
+        order = ledger.update_order(
+            OrderRef("e1"), OrderStatus.CANCELLED, reason="auction remainder"
+        )
+        assert order.status is OrderStatus.CANCELLED
+        assert ledger.position(pid).state is PositionState.OPEN
+        assert ledger.position(pid).held_quantity == 120
+
+    def test_an_entry_rejected_unfilled_abandons_the_position(self, ledger: Ledger) -> None:
+        position = plan(ledger)
+        pid = position.position_id or 0
+        ledger.record_order(pid, moo(position), "day-trader")
+        ledger.update_order(OrderRef("e1"), OrderStatus.SUBMITTED, broker_order_id=7, perm_id=99)
+        order = ledger.update_order(
+            OrderRef("e1"), OrderStatus.REJECTED, reason="201 Exchange is closed."
+        )
+        assert (order.broker_order_id, order.perm_id) == (7, 99)
+        assert order.status_reason == "201 Exchange is closed."
+        assert ledger.position(pid).state is PositionState.ABANDONED
+        plan(ledger)  # the symbol is free again
+
+    def test_a_fill_after_a_cancel_is_kept_and_managed(self, ledger: Ledger) -> None:
+        position = plan(ledger)
+        pid = position.position_id or 0
+        ledger.record_order(pid, moo(position), "day-trader")
+        ledger.update_order(OrderRef("e1"), OrderStatus.CANCELLED)
+        assert ledger.position(pid).state is PositionState.ABANDONED
+        revived = ledger.record_entry_fill(fill("e1", "late", "WULF", Side.BUY, 100, "15.19"))
+        assert revived.state is PositionState.OPEN
+        assert ledger.order(OrderRef("e1")).filled_quantity == 100
+
+    def test_order_refs_are_unique_and_statuses_move_forward(self, ledger: Ledger) -> None:
+        position = plan(ledger)
+        pid = position.position_id or 0
+        ledger.record_order(pid, moo(position), "day-trader")
+        with pytest.raises(IllegalTransition):
+            ledger.record_order(pid, moo(position, "e2"), "day-trader")
+        ledger.update_order(OrderRef("e1"), OrderStatus.REJECTED)
+        with pytest.raises(IllegalTransition):
+            ledger.update_order(OrderRef("e1"), OrderStatus.SUBMITTED)
+        other = plan(ledger)
+        with pytest.raises(Conflict, match="already recorded"):
+            ledger.record_order(other.position_id or 0, moo(other, "e1"), "day-trader")
+
+    def test_orders_and_fills_must_match(self, ledger: Ledger) -> None:
+        position = opened(ledger)
+        pid = position.position_id or 0
+        with pytest.raises(InvalidValue):
+            ledger.record_order(pid, sell(opened(ledger, "RCAT"), "x", 1), "exit-manager")
+        with pytest.raises(InvalidValue):  # an entry fill recorded as an exit
+            ledger.record_exit_fill(fill("WULF-entry", "y", "WULF", Side.BUY, 1, "15"), DAY)
+        with pytest.raises(InvalidValue):  # wrong symbol for the order
+            ledger.record_entry_fill(fill("WULF-entry", "z", "RCAT", Side.BUY, 1, "15"))
+        with pytest.raises(NotFound):
+            ledger.record_entry_fill(fill("unknown", "w", "WULF", Side.BUY, 1, "15"))
+        with pytest.raises(NotFound):
+            ledger.position(999)
+        with pytest.raises(NotFound):
+            ledger.order(OrderRef("nope"))
+
+    def test_commission_arriving_after_its_fill(self, ledger: Ledger) -> None:
+        position = plan(ledger)
+        pid = position.position_id or 0
+        ledger.record_order(pid, moo(position), "day-trader")
+        ledger.record_entry_fill(fill("e1", "x1", "WULF", Side.BUY, 100, "15", commission=None))
+        ledger.record_commission("x1", Money(Decimal("0.35")))
+        ledger.record_commission("x1", Money(Decimal("0.35")))  # repeated: no-op
+        assert ledger.position(pid).realized_pnl == Money(Decimal("-0.35"))
+        assert ledger.fills(pid)[0].commission == Money(Decimal("0.35"))
+        with pytest.raises(NotFound):
+            ledger.record_commission("nope", Money(Decimal(1)))
+
+    def test_flatten_exit_and_abort(self, ledger: Ledger) -> None:
+        position = opened(ledger)
+        pid = position.position_id or 0
+        assert ledger.start_exit(pid, ExitReason.KILL).state is PositionState.EXITING
+        assert ledger.abort_exit(pid, "flatten rejected").state is PositionState.OPEN
+        ledger.start_exit(pid, ExitReason.FLATTEN)
+        ledger.record_order(pid, sell(position, "f1", 100, OrderRole.FLATTEN), "exit-manager")
+        closed = ledger.record_exit_fill(fill("f1", "f1-x", "WULF", Side.SELL, 100, "15.00"), DAY)
+        assert closed.exit_reason is ExitReason.FLATTEN
+
+    def test_abandon_a_plan(self, ledger: Ledger) -> None:
+        position = plan(ledger)
+        assert (
+            ledger.abandon(position.position_id or 0, "not in top 3").state
+            is PositionState.ABANDONED
+        )
+        assert ledger.positions_of_day(DAY)[0].state is PositionState.ABANDONED
+
+
+class TestProtection:
+    def test_protected_symbols_are_never_opened_adopted_or_exited(self, ledger: Ledger) -> None:
+        with pytest.raises(ProtectedSymbol):
+            plan(ledger, "SKYX")
+        with pytest.raises(ProtectedSymbol):
+            ledger.adopt(SKYX, Quantity(182), px("1.20"), "mine", DAY)
+        assert ledger.positions_of_day(DAY) == []
+        kinds = [e.kind for e in ledger.events()]
+        assert kinds == ["REFUSED", "REFUSED"]
+
+    def test_adopt_and_release_are_explicit_and_logged(self, ledger: Ledger) -> None:
+        adopted = ledger.adopt(Symbol("VMD"), Quantity(35), px("6.84"), "user asked", DAY)
+        assert adopted.state is PositionState.OPEN
+        assert adopted.role is PositionRole.ADOPTED
+        assert ledger.is_active(Symbol("VMD"))
+        released = ledger.release(Symbol("VMD"), "user takes it back")
+        assert released.state is PositionState.RELEASED
+        assert not ledger.is_active(Symbol("VMD"))
+        assert [e.kind for e in ledger.events()] == ["ADOPTED", "RELEASED"]
+
+    def test_adopt_needs_a_reason_and_a_free_symbol(self, ledger: Ledger) -> None:
+        with pytest.raises(InvalidValue):
+            ledger.adopt(Symbol("VMD"), Quantity(35), px("6.84"), "  ", DAY)
+        opened(ledger)
+        with pytest.raises(Conflict):
+            ledger.adopt(Symbol("WULF"), Quantity(10), px("15"), "dup", DAY)
+
+    def test_release_refuses_unknown_symbols_and_working_orders(self, ledger: Ledger) -> None:
+        with pytest.raises(NotFound):
+            ledger.release(Symbol("NOPE"), "x")
+        position = opened(ledger)
+        ledger.record_order(position.position_id or 0, sell(position, "t1", 100), "exit-manager")
+        with pytest.raises(Conflict, match="t1"):
+            ledger.release(Symbol("WULF"), "x")
+
+
+class TestJournal:
+    def test_events_are_ordered_and_tail_from_an_id(self, ledger: Ledger) -> None:
+        first = ledger.append_event("NOTE", "one", symbol=Symbol("WULF"), data={"k": 1})
+        second = ledger.append_event("NOTE", "two", position_id=3)
+        assert second.event_id > first.event_id
+        assert first.symbol == Symbol("WULF") and dict(first.data) == {"k": 1}
+        assert [e.message for e in ledger.events(after_id=first.event_id)] == ["two"]
+        with pytest.raises(InvalidValue):
+            ledger.events(limit=0)
+
+    def test_scores_keep_inputs_and_outputs(self, ledger: Ledger) -> None:
+        record = ledger.record_score(
+            DAY,
+            Symbol("WULF"),
+            "rules",
+            Confidence(Decimal("0.86")),
+            {"gap_pct": 4.2},
+            {"reason": "gap and volume"},
+        )
+        assert record.inputs == {"gap_pct": 4.2}
+        assert [s.score_id for s in ledger.scores(DAY)] == [record.score_id]
+
+    def test_approvals_are_decided_once(self, ledger: Ledger) -> None:
+        request = ledger.request_approval(DAY, Symbol("RCAT"), "rescan entry RCAT 100 shares")
+        assert request.status == "PENDING"
+        decided = ledger.decide_approval(request.approval_id, True, "alice")
+        assert (decided.status, decided.decided_by) == ("APPROVED", "alice")
+        with pytest.raises(Conflict):
+            ledger.decide_approval(request.approval_id, False, "bob")
+        with pytest.raises(NotFound):
+            ledger.decide_approval(999, True, "bob")
+        assert [a.status for a in ledger.approvals(DAY)] == ["APPROVED"]
+
+    def test_controls_and_heartbeats(self, ledger: Ledger, clock: ManualClock) -> None:
+        assert ledger.controls() == {}
+        ledger.set_control("kill_switch", True, "manual stop")
+        ledger.set_control("kill_switch", False, "resume")
+        control = ledger.controls()["kill_switch"]
+        assert (control.enabled, control.reason, control.changed_by) == (False, "resume", "test")
+        with pytest.raises(InvalidValue):
+            ledger.set_control("self_destruct", True, "no")
+        ledger.beat("scanning")
+        clock.advance(timedelta(seconds=30))
+        beat = ledger.beat("waiting", "for the open")
+        assert [h.status for h in ledger.heartbeats()] == ["waiting"]
+        assert beat.beat_at == START + timedelta(seconds=30)

@@ -1,0 +1,127 @@
+"""The ledger file itself: creation, reopening, bad files, the append-only log."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from openbell.adapters.clock import ManualClock
+from openbell.adapters.sqlite.ledger import SqliteLedger
+from openbell.adapters.sqlite.schema import APPLICATION_ID, LATEST_VERSION
+from openbell.domain.errors import (
+    LedgerBusy,
+    LedgerCorrupt,
+    LedgerSchemaTooNew,
+    LedgerUnavailable,
+    StopAndAlert,
+)
+
+CLOCK = ManualClock(datetime(2025, 10, 29, 12, tzinfo=UTC))
+
+
+def open_at(path: Path, **kwargs: object) -> SqliteLedger:
+    return SqliteLedger.open(path, CLOCK, process="test", **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_new_file_is_created_in_wal_mode_with_the_latest_schema(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "dir" / "ledger.sqlite"
+    open_at(path).close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION
+    assert conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+
+
+def test_reopening_keeps_everything(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    first = open_at(path)
+    first.append_event("NOTE", "kept")
+    first.close()
+    assert [e.message for e in open_at(path).events()] == ["kept"]
+
+
+def test_a_schema_from_a_newer_openbell_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    open_at(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {LATEST_VERSION + 1}")
+    conn.close()
+    with pytest.raises(LedgerSchemaTooNew, match=f"schema version {LATEST_VERSION + 1}"):
+        open_at(path)
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION + 1
+
+
+def test_a_file_that_is_not_a_database_is_refused_unchanged(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    garbage = b"this is not sqlite at all\n" * 100
+    path.write_bytes(garbage)
+    with pytest.raises(LedgerCorrupt, match="expected an openbell SQLite ledger"):
+        open_at(path)
+    assert path.read_bytes() == garbage
+
+
+def test_a_damaged_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    ledger = open_at(path)
+    for i in range(300):
+        ledger.append_event("NOTE", "x" * 200 + str(i))
+    ledger.close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    data = bytearray(path.read_bytes())
+    page = 4096
+    data[page * 3 : page * 3 + 200] = b"\xff" * 200  # scribble over a b-tree page
+    path.write_bytes(bytes(data))
+    with pytest.raises(StopAndAlert):
+        open_at(path)
+
+
+def test_another_applications_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE customers (id INTEGER)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(LedgerCorrupt, match="another SQLite database"):
+        open_at(path)
+
+
+def test_a_directory_is_not_a_ledger(tmp_path: Path) -> None:
+    with pytest.raises(LedgerUnavailable, match="found a directory"):
+        open_at(tmp_path)
+
+
+def test_an_unwritable_location_is_reported(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(LedgerUnavailable, match="cannot open"):
+        open_at(blocker / "ledger.sqlite")
+
+
+def test_the_event_log_is_append_only_even_for_raw_sql(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    open_at(path).append_event("NOTE", "history")
+    conn = sqlite3.connect(path)
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        conn.execute("UPDATE events SET message = 'rewritten'")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        conn.execute("DELETE FROM events")
+
+
+def test_a_writer_that_holds_the_lock_too_long_gives_a_retryable_error(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    ledger = open_at(path, busy_timeout_ms=100)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(LedgerBusy):
+            ledger.append_event("NOTE", "blocked")
+    finally:
+        blocker.execute("ROLLBACK")
+    ledger.append_event("NOTE", "after")
+    assert [e.message for e in ledger.events()] == ["after"]

@@ -1,0 +1,241 @@
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from openbell.config import Settings, load_settings, masked_view
+from openbell.domain.errors import ConfigError
+from openbell.domain.values import Symbol
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def problems(exc: pytest.ExceptionInfo[ConfigError]) -> dict[str, tuple[str, str]]:
+    return {key.split(" ")[0]: (expected, found) for key, expected, found in exc.value.problems}
+
+
+def test_defaults_follow_the_brief(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path / "absent.toml" if False else None, dotenv_file=None).settings
+    assert settings.strategy.top_n == 3
+    assert settings.strategy.allocation_pct == Decimal(25)
+    assert settings.strategy.stop_loss_pct == Decimal("0.9")
+    assert [(t.min_confidence, t.target_pct, t.inclusive) for t in settings.strategy.tiers()] == [
+        (Decimal("0.8"), Decimal("2.6"), False),
+        (Decimal("0.7"), Decimal("1.8"), True),
+    ]
+    assert str(settings.strategy.flatten_at) == "close - 15m"
+    assert str(settings.schedule.moo_submit) == "open - 5m"
+    assert settings.broker.client_ids.day_trader != settings.broker.client_ids.exit_manager
+
+
+def test_environment_overrides_the_file_and_the_file_overrides_defaults(tmp_path: Path) -> None:
+    config = write(
+        tmp_path, "openbell.toml", '[ledger]\npath = "from-file.sqlite"\n[strategy]\ntop_n = 2\n'
+    )
+    loaded = load_settings(
+        config,
+        dotenv_file=None,
+        environ={
+            "OPENBELL__LEDGER__PATH": "/tmp/x.sqlite",
+            "OPENBELL__PROTECTION__PROTECTED_SYMBOLS": '["SKYX"]',
+            "UNRELATED": "ignored",
+        },
+    )
+    settings = loaded.settings
+    assert settings.ledger.path == Path("/tmp/x.sqlite")
+    assert settings.strategy.top_n == 2
+    assert settings.protection.symbols() == frozenset({Symbol("SKYX")})
+    assert loaded.origins["ledger.path"] == "environment OPENBELL__LEDGER__PATH"
+    assert loaded.origins["strategy.top_n"] == "openbell.toml"
+    assert loaded.origins["strategy.stop_loss_pct"] == "default"
+
+
+def test_dotenv_sits_between_the_file_and_the_environment(tmp_path: Path) -> None:
+    dotenv = write(
+        tmp_path,
+        ".env",
+        "OPENBELL__STRATEGY__TOP_N=4\nOPENBELL__SECRETS__FMP_API_KEY=k3y\nOTHER=1\n",
+    )
+    loaded = load_settings(None, dotenv_file=dotenv, environ={"OPENBELL__STRATEGY__TOP_N": "5"})
+    assert loaded.settings.strategy.top_n == 5
+    assert loaded.settings.secrets.fmp_api_key is not None
+    assert loaded.settings.secrets.fmp_api_key.get_secret_value() == "k3y"
+    assert loaded.origins["secrets.fmp_api_key"] == ".env OPENBELL__SECRETS__FMP_API_KEY"
+
+
+def test_settings_are_frozen() -> None:
+    settings = load_settings(None, dotenv_file=None).settings
+    with pytest.raises(ValueError, match="frozen"):
+        settings.strategy.top_n = 9  # type: ignore[misc]
+
+
+def test_every_problem_is_listed_at_once(tmp_path: Path) -> None:
+    config = write(
+        tmp_path,
+        "bad.toml",
+        """
+[strategy]
+stop_loss_pct = -0.9
+top_n = 0
+colour = "blue"
+[schedule]
+scan = "open - 90x"
+[nonsense]
+x = 1
+""",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config, dotenv_file=None, environ={"OPENBELL__LEDGER__PTH": "typo"})
+    found = problems(caught)
+    assert set(found) == {
+        "strategy.stop_loss_pct",
+        "strategy.top_n",
+        "strategy.colour",
+        "schedule.scan",
+        "nonsense",
+        "OPENBELL__LEDGER__PTH",
+    }
+    assert found["strategy.stop_loss_pct"] == (
+        "a positive distance below the entry in percent (0.9 means a stop at -0.9%)",
+        "-0.9",
+    )
+    assert "'open - 90x'" in found["schedule.scan"][1]
+    assert "open - 60m" in found["schedule.scan"][0]
+    assert "6 problems" in str(caught.value)
+
+
+def test_a_target_not_above_the_stop_is_refused(tmp_path: Path) -> None:
+    config = write(tmp_path, "t.toml", "[strategy]\nstop_loss_pct = 2.0\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config, dotenv_file=None)
+    ((key, expected, found),) = caught.value.problems
+    assert key == "strategy (from t.toml)"
+    assert expected == "every target above the stop distance"
+    assert found == "target +1.8% not above the stop -2.0%"
+
+
+def test_negative_target_tier_is_refused() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(
+            None,
+            dotenv_file=None,
+            environ={
+                "OPENBELL__STRATEGY__TARGET_TIERS": '[{"min_confidence": 0.7, "target_pct": -1}]'
+            },
+        )
+    assert "strategy.target_tiers.0.target_pct" in problems(caught)
+
+
+def test_schedule_order_is_checked_on_full_and_half_days() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(
+            None,
+            dotenv_file=None,
+            environ={
+                "OPENBELL__SCHEDULE__MOO_SUBMIT": "open - 1m",
+                "OPENBELL__STRATEGY__FLATTEN_AT": "open + 4h",
+            },
+        )
+    found = problems(caught)
+    assert found["schedule.moo_submit"] == (
+        "before the venue cutoff open - 2m",
+        "09:29 ET on a full day",
+    )
+    assert found["strategy.flatten_at"] == ("before the close", "13:30 ET on a 13:00 half day")
+
+
+def test_lists_in_the_environment_must_be_json() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(
+            None, dotenv_file=None, environ={"OPENBELL__PROTECTION__PROTECTED_SYMBOLS": "SKYX"}
+        )
+    ((key, expected, found),) = caught.value.problems
+    assert key == "OPENBELL__PROTECTION__PROTECTED_SYMBOLS (environment)"
+    assert "JSON" in expected and found == "'SKYX'"
+
+
+def test_bad_protected_symbol_and_duplicate_client_ids() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(
+            None,
+            dotenv_file=None,
+            environ={
+                "OPENBELL__PROTECTION__PROTECTED_SYMBOLS": '["SKYX", "not a ticker"]',
+                "OPENBELL__BROKER__CLIENT_IDS__EXIT_MANAGER": "2",
+            },
+        )
+    found = problems(caught)
+    assert "protection.protected_symbols.1" in found
+    assert "broker.client_ids" in found
+
+
+def test_live_mode_needs_an_explicit_opt_in() -> None:
+    with pytest.raises(ConfigError, match="live_opt_in"):
+        load_settings(None, dotenv_file=None, environ={"OPENBELL__BROKER__MODE": "live"})
+    live = load_settings(
+        None,
+        dotenv_file=None,
+        environ={"OPENBELL__BROKER__MODE": "live", "OPENBELL__BROKER__LIVE_OPT_IN": "true"},
+    )
+    assert live.settings.broker.mode == "live"
+
+
+def test_file_problems(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file"):
+        load_settings(tmp_path / "missing.toml", dotenv_file=None)
+    broken = write(tmp_path, "broken.toml", "[strategy\n")
+    with pytest.raises(ConfigError, match="valid TOML"):
+        load_settings(broken, dotenv_file=None)
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ConfigError):
+        load_settings(binary, dotenv_file=None)
+
+
+def test_the_default_file_is_used_when_present(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # chdir is the only way to exercise "./openbell.toml"; nothing is patched.
+    write(tmp_path, "openbell.toml", "[strategy]\ntop_n = 1\n")
+    monkeypatch.chdir(tmp_path)
+    loaded = load_settings(None, dotenv_file=None)
+    assert loaded.settings.strategy.top_n == 1
+    assert loaded.config_file == Path("openbell.toml")
+
+
+def test_secrets_are_masked_in_the_view_and_in_errors() -> None:
+    loaded = load_settings(
+        None,
+        dotenv_file=None,
+        environ={
+            "OPENBELL__SECRETS__LLM_API_KEY": "sk-very-secret",
+            "OPENBELL__BROKER__ACCOUNT": "DU1234567",
+        },
+    )
+    rows = {key: (shown, origin) for key, shown, origin in masked_view(loaded)}
+    assert rows["secrets.llm_api_key"][0] == "********"
+    assert rows["broker.account"][0] == "********"
+    assert rows["secrets.fmp_api_key"][0] == "(not set)"
+    assert "sk-very-secret" not in repr(loaded.settings)
+    assert "DU1234567" not in str(rows)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(
+            None,
+            dotenv_file=None,
+            environ={
+                "OPENBELL__SECRETS__LLM_API_KEY": "sk-very-secret",
+                "OPENBELL__SECRETS__FMP_API_KEY": '{"oops": 1}',
+                "OPENBELL__STRATEGY__TOP_N": "0",
+            },
+        )
+    assert "sk-very-secret" not in str(caught.value)
+    assert "oops" not in str(caught.value)
+
+
+def test_settings_built_directly_are_validated_too() -> None:
+    with pytest.raises(ValueError, match="moo_submit"):
+        Settings(schedule={"moo_submit": "open"})  # type: ignore[arg-type]
