@@ -71,6 +71,10 @@ class Ledger(Protocol):
     command that would open, adopt or exit them.
     """
 
+    def close(self) -> None:
+        """Release the ledger's resources; the object is unusable afterwards."""
+        ...
+
     # --- positions: commands --------------------------------------------------------------
     def plan_position(self, position: Position) -> Position: ...
 

@@ -63,7 +63,9 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def ledger(factory: LedgerFactory, clock: ManualClock) -> Iterator[Ledger]:
-    yield factory(clock)
+    built = factory(clock)
+    yield built
+    built.close()
 
 
 def px(raw: str) -> Price:

@@ -96,7 +96,7 @@ def test_fill_needs_an_execution_id_and_an_aware_time() -> None:
     with pytest.raises(InvalidValue, match="execution_id"):
         Fill(" ", REF, SYM, Side.BUY, QTY, P, now)
     with pytest.raises(InvalidValue, match="executed_at"):
-        Fill("e1", REF, SYM, Side.BUY, QTY, P, datetime(2025, 11, 28, 14, 30))  # noqa: DTZ001
+        Fill("e1", REF, SYM, Side.BUY, QTY, P, datetime(2025, 11, 28, 14, 30))
 
 
 def test_require_aware_refuses_non_datetimes() -> None:

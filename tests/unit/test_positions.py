@@ -141,7 +141,7 @@ class TestLifecycle:
         assert planned().held_quantity == 0
 
     def test_naive_times_are_refused(self) -> None:
-        naive = datetime(2025, 10, 29, 9, 30)  # noqa: DTZ001
+        naive = datetime(2025, 10, 29, 9, 30)
         with pytest.raises(InvalidValue):
             planned().submit_entry().record_entry_fill(Quantity(1), px("1"), naive)
         with pytest.raises(InvalidValue):

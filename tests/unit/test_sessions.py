@@ -65,4 +65,4 @@ def test_session_must_close_after_it_opens_and_be_aware() -> None:
     with pytest.raises(InvalidValue):
         Session(date(2025, 11, 28), CLOSE, OPEN)
     with pytest.raises(InvalidValue):
-        Session(date(2025, 11, 28), datetime(2025, 11, 28, 9, 30), CLOSE)  # noqa: DTZ001
+        Session(date(2025, 11, 28), datetime(2025, 11, 28, 9, 30), CLOSE)

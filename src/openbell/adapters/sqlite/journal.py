@@ -119,8 +119,8 @@ class LedgerJournal(LedgerCore):
             conn.execute(
                 "INSERT INTO controls (name, enabled, reason, changed_by, changed_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
-                "enabled = excluded.enabled, reason = excluded.reason, changed_by = excluded.changed_by, "
-                "changed_at = excluded.changed_at",
+                "enabled = excluded.enabled, reason = excluded.reason, "
+                "changed_by = excluded.changed_by, changed_at = excluded.changed_at",
                 (name, int(enabled), reason, self._process, self._now_text()),
             )
             self._event("CONTROL", f"{name} {'on' if enabled else 'off'}: {reason}")
