@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -39,8 +40,10 @@ app.add_typer(config_app, name="config")
 app.add_typer(positions_app, name="positions")
 app.add_typer(ledger_app, name="ledger")
 
-out = Console()
-err = Console(stderr=True)
+# Piped output (make run, CI logs) gets a wide console so tables are not cut at 80 columns.
+_PIPED_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 140
+out = Console(width=_PIPED_WIDTH)
+err = Console(stderr=True, width=_PIPED_WIDTH)
 
 
 class Format(StrEnum):
