@@ -22,7 +22,9 @@ run: $(STAMP)
 
 ## The whole test suite (static checks first).
 test: check
-	$(BIN)/python -m pytest -n 2 --cov --cov-report=term
+	$(BIN)/python -m pytest -n 2 --cov --cov-report=
+	@echo "coverage of the pure core (domain, strategy) must be complete:"
+	$(BIN)/python -m coverage report --include='src/openbell/domain/*,src/openbell/strategy/*' --fail-under=100
 
 ## Lint, format, types and the architecture's import rules.
 check: $(STAMP)

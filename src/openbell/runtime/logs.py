@@ -1,0 +1,96 @@
+"""Process logging: text or JSON lines to a file per process and to stderr, secrets redacted.
+
+Every handler carries a filter that replaces each configured secret (API keys, the account id)
+with ``********`` in the final message, arguments and exception text included, so a secret that
+slips into an f-string or a traceback still never reaches a log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from openbell.config import LoggingSettings, Settings
+
+MASK = "********"
+_MAX_BYTES = 20 * 1024 * 1024
+_BACKUPS = 5
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every secret the settings hold, longest first so overlapping values mask fully."""
+    candidates = [settings.broker.account, *settings.secrets.model_dump().values()]
+    values = {c.get_secret_value() for c in candidates if c is not None}
+    return sorted((v for v in values if v), key=len, reverse=True)
+
+
+class RedactSecrets(logging.Filter):
+    """Replace every secret in a record's rendered message and exception text."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self._secrets = [s for s in secrets if s]
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, MASK)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.redact(record.getMessage())
+        record.args = None
+        if record.exc_info:
+            record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per line: time (UTC), level, process, logger, message."""
+
+    def __init__(self, process: str) -> None:
+        super().__init__()
+        self._process = process
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "at": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "process": self._process,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        return json.dumps(entry)
+
+
+def configure_logging(settings: LoggingSettings, process: str, secrets: Iterable[str]) -> Path:
+    """Send this process's logs to ``<directory>/<process>.log`` and stderr; return the file."""
+    settings.directory.mkdir(parents=True, exist_ok=True)
+    path = settings.directory / f"{process}.log"
+    if settings.format == "json":
+        formatter: logging.Formatter = JsonLines(process)
+    else:
+        formatter = logging.Formatter(f"%(asctime)s %(levelname)s {process} %(name)s: %(message)s")
+    redact = RedactSecrets(secrets)
+    handlers: list[logging.Handler] = [
+        logging.handlers.RotatingFileHandler(
+            path, maxBytes=_MAX_BYTES, backupCount=_BACKUPS, encoding="utf-8"
+        ),
+        logging.StreamHandler(),
+    ]
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+        old.close()
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        handler.addFilter(redact)
+        root.addHandler(handler)
+    root.setLevel(settings.level)
+    return path
