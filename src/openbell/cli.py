@@ -40,10 +40,15 @@ app.add_typer(config_app, name="config")
 app.add_typer(positions_app, name="positions")
 app.add_typer(ledger_app, name="ledger")
 
-# Piped output (make run, CI logs) gets a wide console so tables are not cut at 80 columns.
-_PIPED_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 140
-out = Console(width=_PIPED_WIDTH)
-err = Console(stderr=True, width=_PIPED_WIDTH)
+_PIPED_WIDTH = 140
+
+
+def console(*, stderr: bool = False) -> Console:
+    """A console for this call; piped output (make run, CI logs) gets a wide one so tables
+    are not cut at 80 columns. ``COLUMNS`` still wins."""
+    stream = sys.stderr if stderr else sys.stdout
+    piped = not stream.isatty() and "COLUMNS" not in os.environ
+    return Console(stderr=stderr, width=_PIPED_WIDTH if piped else None)
 
 
 class Format(StrEnum):
@@ -65,21 +70,21 @@ def _reported() -> Iterator[None]:
     try:
         yield
     except RefusedInput as exc:
-        err.print(f"[red]refused:[/red] {exc}", highlight=False)
+        console(stderr=True).print(f"[red]refused:[/red] {exc}", highlight=False)
         raise typer.Exit(EXIT_REFUSED) from None
     except StopAndAlert as exc:
-        err.print(f"[bold red]stop:[/bold red] {exc}", highlight=False)
+        console(stderr=True).print(f"[bold red]stop:[/bold red] {exc}", highlight=False)
         raise typer.Exit(EXIT_ALERT) from None
     except RetryLater as exc:
-        err.print(f"[yellow]try again later:[/yellow] {exc}", highlight=False)
+        console(stderr=True).print(f"[yellow]try again later:[/yellow] {exc}", highlight=False)
         raise typer.Exit(EXIT_RETRY) from None
     except OpenbellError as exc:  # pragma: no cover - every error has a family
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from None
 
 
 def _render(
-    rows: Sequence[dict[str, str]], columns: Sequence[str], fmt: Format, title: str
+    out: Console, rows: Sequence[dict[str, str]], columns: Sequence[str], fmt: Format, title: str
 ) -> None:
     if fmt is Format.json:
         out.print_json(json.dumps(list(rows)))
@@ -121,7 +126,7 @@ def _parse_day(raw: str | None) -> date | None:
 @app.command()
 def version() -> None:
     """Print the openbell version."""
-    out.print(__version__)
+    console().print(__version__)
 
 
 @app.command()
@@ -134,6 +139,7 @@ def run(
     from openbell.runtime.rehearsal import rehearse  # noqa: PLC0415 - heavy, only for run
 
     with _reported():
+        out = console()
         loaded = compose.settings_from_environment(config)
         rehearse(loaded, compose.build_calendar(), _parse_day(day), workdir, out)
 
@@ -145,6 +151,7 @@ def calendar(
 ) -> None:
     """Show a session and the day's schedule resolved from the settings."""
     with _reported():
+        out = console()
         settings = compose.settings_from_environment(config).settings
         cal = compose.build_calendar()
         wanted = _parse_day(day)
@@ -157,7 +164,7 @@ def calendar(
             {"step": step, "time_et": at.astimezone(NEW_YORK).strftime("%H:%M:%S")}
             for step, at in timeline.steps()
         ]
-        _render(rows, ("step", "time_et"), Format.table, f"{session.trading_day} ({kind})")
+        _render(out, rows, ("step", "time_et"), Format.table, f"{session.trading_day} ({kind})")
 
 
 # --------------------------------------------------------------------------- config
@@ -167,9 +174,10 @@ def calendar(
 def config_show(config: ConfigOption = None, fmt: FormatOption = Format.table) -> None:
     """Print the effective settings, secrets masked, and where each value came from."""
     with _reported():
+        out = console()
         loaded = compose.settings_from_environment(config)
         rows = [{"key": k, "value": v, "origin": o} for k, v, o in masked_view(loaded)]
-        _render(rows, ("key", "value", "origin"), fmt, "effective settings")
+        _render(out, rows, ("key", "value", "origin"), fmt, "effective settings")
 
 
 @config_app.command("check")
@@ -179,6 +187,7 @@ def config_check(
 ) -> None:
     """Validate a settings file; list every problem (key, expected, found)."""
     with _reported():
+        out = console()
         if with_env:
             compose.settings_from_environment(path)
         else:
@@ -200,19 +209,20 @@ def positions(
     if ctx.invoked_subcommand is not None:
         return
     with _reported():
+        out = console()
         settings = compose.settings_from_environment(config).settings
         clock = compose.build_clock()
         ledger = compose.open_ledger(settings, clock, process="cli")
         trading_day = _parse_day(day) or _trading_day(compose.build_calendar(), clock)
         active, closed = positions_view(ledger, trading_day)
         if fmt is Format.table:
-            _render(active, COLUMNS, fmt, "active positions")
-            _render(closed, COLUMNS, fmt, f"closed on {trading_day}")
+            _render(out, active, COLUMNS, fmt, "active positions")
+            _render(out, closed, COLUMNS, fmt, f"closed on {trading_day}")
         else:
             rows = [{"view": "active", **r} for r in active] + [
                 {"view": "closed", **r} for r in closed
             ]
-            _render(rows, ("view", *COLUMNS), fmt, "positions")
+            _render(out, rows, ("view", *COLUMNS), fmt, "positions")
 
 
 def _confirm(question: str, yes: bool) -> None:
@@ -235,6 +245,7 @@ def positions_adopt(
 ) -> None:
     """Bring an outside position under management (logged; refused for protected symbols)."""
     with _reported():
+        out = console()
         ticker, shares = Symbol(symbol), Quantity(qty)
         cost = Price(to_decimal("price", price))
         settings = compose.settings_from_environment(config).settings
@@ -255,6 +266,7 @@ def positions_release(
 ) -> None:
     """Give a managed position back to the user; openbell will not touch it again."""
     with _reported():
+        out = console()
         ticker = Symbol(symbol)
         settings = compose.settings_from_environment(config).settings
         ledger = compose.open_ledger(settings, compose.build_clock(), process="cli")
@@ -291,10 +303,11 @@ def ledger_events(
 ) -> None:
     """Tail the append-only event log."""
     with _reported():
+        out = console()
         settings = compose.settings_from_environment(config).settings
         ledger = compose.open_ledger(settings, compose.build_clock(), process="cli")
         shown = list(ledger.last_events(last))
-        _render([_event_row(e) for e in shown], EVENT_COLUMNS, fmt, "events")
+        _render(out, [_event_row(e) for e in shown], EVENT_COLUMNS, fmt, "events")
         after = shown[-1].event_id if shown else 0
         while follow:
             time.sleep(1.0)

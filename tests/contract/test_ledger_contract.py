@@ -255,6 +255,45 @@ class TestPositions:
         assert revived.state is PositionState.OPEN
         assert ledger.order(OrderRef("e1")).filled_quantity == 100
 
+    def test_a_late_fill_revives_its_position_over_a_newer_plan(self, ledger: Ledger) -> None:
+        old = plan(ledger)
+        old_id = old.position_id or 0
+        ledger.record_order(old_id, moo(old, "old-entry"), "day-trader")
+        ledger.update_order(OrderRef("old-entry"), OrderStatus.CANCELLED)
+        newer = plan(ledger)  # nothing sent for it yet
+        revived = ledger.record_entry_fill(fill("old-entry", "late", "WULF", Side.BUY, 100, "15"))
+        assert revived.position_id == old_id
+        assert revived.state is PositionState.OPEN
+        assert ledger.position(newer.position_id or 0).state is PositionState.ABANDONED
+
+    def test_a_late_fill_joins_a_newer_position_that_already_sent_its_entry(
+        self, ledger: Ledger
+    ) -> None:
+        old = plan(ledger)
+        ledger.record_order(old.position_id or 0, moo(old, "old-entry"), "day-trader")
+        ledger.update_order(OrderRef("old-entry"), OrderStatus.CANCELLED)
+        newer = plan(ledger, qty=50)
+        newer_id = newer.position_id or 0
+        ledger.record_order(newer_id, moo(newer, "new-entry"), "day-trader")
+        booked = ledger.record_entry_fill(fill("old-entry", "late", "WULF", Side.BUY, 100, "15"))
+        assert booked.position_id == newer_id
+        assert booked.held_quantity == 100
+        assert ledger.position(old.position_id or 0).state is PositionState.ABANDONED
+        assert [f.position_id for f in ledger.fills()] == [newer_id]
+        assert "LATE_FILL_MOVED" in [e.kind for e in ledger.events(limit=100)]
+        again = ledger.record_entry_fill(fill("old-entry", "late", "WULF", Side.BUY, 100, "15"))
+        assert again.held_quantity == 100  # still a no-op the second time
+
+    def test_no_exit_order_for_a_position_that_holds_nothing(self, ledger: Ledger) -> None:
+        position = plan(ledger)
+        with pytest.raises(Conflict, match="OPEN or EXITING"):
+            ledger.record_order(position.position_id or 0, sell(position, "x", 1), "exit-manager")
+        adopted = ledger.adopt(Symbol("VMD"), Quantity(35), px("6.84"), "mine", DAY)
+        ledger.release(Symbol("VMD"), "given back")
+        with pytest.raises(Conflict, match="RELEASED"):
+            ledger.record_order(adopted.position_id or 0, sell(adopted, "y", 35), "exit-manager")
+        assert ledger.orders(adopted.position_id) == []
+
     def test_order_refs_are_unique_and_statuses_move_forward(self, ledger: Ledger) -> None:
         position = plan(ledger)
         pid = position.position_id or 0

@@ -89,6 +89,11 @@ class SqliteLedger(LedgerQueries, LedgerJournal):
             )
         if intent.role is OrderRole.ENTRY:
             return
+        if not position.state.holds_shares:
+            raise Conflict(
+                f"{position.symbol}: an exit order needs an OPEN or EXITING position, found "
+                f"position {position.position_id} {position.state}"
+            )
         if intent.quantity.value > position.held_quantity:
             raise Conflict(
                 f"{position.symbol}: exit order for {intent.quantity} shares expected at most "
@@ -206,10 +211,14 @@ class SqliteLedger(LedgerQueries, LedgerJournal):
     def _apply_fill(self, fill: Fill, role: OrderRole | None, day: date | None) -> Position:
         order = self._order(fill.order_ref)
         self._check_fill_matches(order, fill, entry=role is OrderRole.ENTRY)
+        known = self._conn.execute(
+            "SELECT position_id FROM fills WHERE execution_id = ?", (fill.execution_id,)
+        ).fetchone()
+        if known is not None:
+            return self._load(known["position_id"])  # the same execution again: a no-op
         position = self._load(order.position_id)
-        if not self._insert_fill(fill, order.position_id):
-            return position  # the same execution again: already accounted for
         if order.role is OrderRole.ENTRY:
+            position = self._entry_fill_target(position, fill)
             updated = position.record_entry_fill(fill.quantity, fill.price, fill.executed_at)
         else:
             self._guard(fill.symbol, "exit")
@@ -220,6 +229,7 @@ class SqliteLedger(LedgerQueries, LedgerJournal):
             )
         if fill.commission is not None:
             updated = updated.add_commission(fill.commission)
+        self._insert_fill(fill, updated.position_id or 0)
         self._store(updated)
         self._count_fill(order, fill.quantity.value)
         self._event(
@@ -232,6 +242,39 @@ class SqliteLedger(LedgerQueries, LedgerJournal):
         )
         return updated
 
+    def _entry_fill_target(self, position: Position, fill: Fill) -> Position:
+        """The position a late entry fill must be booked on, so real shares are never lost.
+
+        A fill can arrive after IB acknowledged the cancel of its entry, when the position was
+        already abandoned and the symbol perhaps planned again. If the symbol is free, the old
+        position is revived. A newer plan that sent nothing yet is abandoned in its favour. A
+        newer position that already has an entry working or shares held takes the shares, so
+        one live position manages everything openbell bought.
+        """
+        if position.state is not PositionState.ABANDONED:
+            return position
+        newer = self._live(position.symbol)
+        if newer is None:
+            return position
+        if newer.state is PositionState.PLANNED:
+            self._store(newer.abandon())
+            self._event(
+                "ABANDONED",
+                f"late fill {fill.execution_id} revives position {position.position_id}",
+                symbol=position.symbol,
+                position_id=newer.position_id,
+            )
+            return position
+        self._event(
+            "LATE_FILL_MOVED",
+            f"late fill {fill.execution_id} of abandoned position {position.position_id} "
+            f"booked on live position {newer.position_id}",
+            symbol=position.symbol,
+            position_id=newer.position_id,
+            data={"execution_id": fill.execution_id, "from_position": position.position_id},
+        )
+        return newer
+
     def _check_fill_matches(self, order: OrderRecord, fill: Fill, *, entry: bool) -> None:
         if (order.role is OrderRole.ENTRY) != entry:
             kind = "an entry" if entry else "an exit"
@@ -243,9 +286,9 @@ class SqliteLedger(LedgerQueries, LedgerJournal):
                 f"{fill.side} {fill.symbol}",
             )
 
-    def _insert_fill(self, fill: Fill, position_id: int) -> bool:
-        cursor = self._conn.execute(
-            "INSERT OR IGNORE INTO fills (execution_id, order_ref, position_id, symbol, side, "
+    def _insert_fill(self, fill: Fill, position_id: int) -> None:
+        self._conn.execute(
+            "INSERT INTO fills (execution_id, order_ref, position_id, symbol, side, "
             "quantity, price, commission, executed_at, recorded_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -261,7 +304,6 @@ class SqliteLedger(LedgerQueries, LedgerJournal):
                 self._now_text(),
             ),
         )
-        return cursor.rowcount == 1
 
     def _count_fill(self, order: OrderRecord, quantity: int) -> None:
         filled = order.filled_quantity + quantity
