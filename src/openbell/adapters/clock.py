@@ -71,6 +71,7 @@ class SystemClock:
     async def wait_until(self, deadline: datetime) -> None:
         """Await ``deadline`` (aware) without blocking the event loop."""
         require_aware("wait deadline", deadline)
+        await asyncio.sleep(0)  # always give other tasks a turn, even for a past deadline
         while (nap := _nap_seconds(self.now(), deadline, 1.0)) > 0:
             await asyncio.sleep(nap)
 
@@ -234,5 +235,6 @@ class SimClock:
     async def wait_until(self, deadline: datetime) -> None:
         """Await sim time reaching ``deadline`` without blocking the event loop."""
         require_aware("wait deadline", deadline)
+        await asyncio.sleep(0)  # always give other tasks a turn, even for a past deadline
         while (nap := _nap_seconds(self.now(), deadline, self._anchor.speed)) > 0:
             await asyncio.sleep(nap)
