@@ -99,10 +99,8 @@ def rehearse(
 def _print_timeline(out: Console, timeline: DayTimeline) -> None:
     session = timeline.session
     kind = "early close" if session.early_close else "regular session"
-    table = Table(
-        title=f"session {session.trading_day} ({kind}) - schedule from settings",
-        title_justify="left",
-    )
+    out.print(f"\nsession {session.trading_day} ({kind}); the schedule from the settings:")
+    table = Table()
     table.add_column("step")
     table.add_column("ET")
     for step, at in timeline.steps():
@@ -120,31 +118,50 @@ def _walk_the_day(
 ) -> None:
     strategy = loaded.settings.strategy
     ledger.beat("awake", "rehearsal woke at the configured wake time")
+    _say(out, clock, "wake: the bots would start now (supervisor)")
     clock.set(timeline.scan)
-    _refuse_protected(ledger, session, out)
+    _say(out, clock, f"scan: the top {strategy.top_n} picks and their confidence")
+    _refuse_protected(ledger, clock, session, out)
     planned: list[tuple[Position, _Pick]] = []
     for pick in _PICKS[: strategy.top_n]:
         position = _plan(ledger, loaded, session, pick, out)
         if position is not None:
             planned.append((position, pick))
     clock.set(timeline.moo_submit)
-    for position, pick in planned:
-        _submit_moo(ledger, position, pick, session, out)
+    for position, _ in planned:
+        _submit_moo(ledger, clock, position, session, out)
     clock.set(session.open)
     for position, pick in planned:
         _fill_at_open(ledger, clock, position, pick, strategy.stop_loss_pct)
+        opened = ledger.position(position.position_id or 0)
+        _say(
+            out,
+            clock,
+            f"{opened.symbol} filled {opened.held_quantity} @ {opened.entry_price}"
+            f" at the open: target {opened.target_price}, stop {opened.stop_price}",
+        )
     clock.set(session.open + timedelta(minutes=45))
     for position, pick in planned:
-        _exit_at_target_if_reached(ledger, clock, position, pick, session)
-    ledger.beat(
-        "done",
-        "every master position reached its target"
-        if all(ledger.position(p.position_id or 0).exit_reason for p, _ in planned)
-        else "flattening",
+        said = _exit_at_target_if_reached(ledger, clock, position, pick, session)
+        if said:
+            _say(out, clock, said)
+    done = all(ledger.position(p.position_id or 0).exit_reason for p, _ in planned)
+    verdict = (
+        "every master position reached its target: done for the day (smart shutdown)"
+        if done
+        else f"the rest would be flattened at {_et(timeline.flatten)}"
     )
+    _say(out, clock, verdict)
+    ledger.beat("done" if done else "flattening", verdict)
 
 
-def _refuse_protected(ledger: SqliteLedger, session: Session, out: Console) -> None:
+def _et(instant: datetime) -> str:
+    return instant.astimezone(NEW_YORK).strftime("%H:%M ET")
+
+
+def _refuse_protected(
+    ledger: SqliteLedger, clock: ManualClock, session: Session, out: Console
+) -> None:
     try:
         ledger.adopt(
             Symbol("SKYX"),
@@ -154,7 +171,7 @@ def _refuse_protected(ledger: SqliteLedger, session: Session, out: Console) -> N
             session.trading_day,
         )
     except ProtectedSymbol as exc:
-        out.print(f"protection: {exc}")
+        _say(out, clock, f"protection: {exc}")
 
 
 def _plan(
@@ -192,7 +209,7 @@ def _ref(session: Session, symbol: Symbol, role: OrderRole) -> OrderRef:
 
 
 def _submit_moo(
-    ledger: SqliteLedger, position: Position, pick: _Pick, session: Session, out: Console
+    ledger: SqliteLedger, clock: ManualClock, position: Position, session: Session, out: Console
 ) -> None:
     intent = OrderIntent(
         _ref(session, position.symbol, OrderRole.ENTRY),
@@ -204,10 +221,17 @@ def _submit_moo(
         OrderRole.ENTRY,
     )
     ledger.record_order(position.position_id or 0, intent, owner="day-trader")
-    out.print(
-        f"MOO  BUY {position.planned_quantity} {position.symbol} "
-        f"(confidence {position.confidence}, target +{position.target_pct}%)"
+    _say(
+        out,
+        clock,
+        f"MOO BUY {position.planned_quantity} {position.symbol} (confidence "
+        f"{position.confidence}, target +{position.target_pct}%) recorded before sending",
     )
+
+
+def _say(out: Console, clock: ManualClock, text: str) -> None:
+    """Print one step of the day, stamped with the rehearsal clock in New York time."""
+    out.print(f"{_et(clock.now())}  {text}", highlight=False)
 
 
 def _fill_at_open(
@@ -242,10 +266,11 @@ def _ref_of(ledger: SqliteLedger, position: Position, role: OrderRole) -> OrderR
 
 def _exit_at_target_if_reached(
     ledger: SqliteLedger, clock: ManualClock, position: Position, pick: _Pick, session: Session
-) -> None:
+) -> str:
+    """Sell at the target if the day's high reached it; say what happened ("" if nothing)."""
     current = ledger.position(position.position_id or 0)
     if current.target_price is None or current.target_price.value > Decimal(pick.high_price):
-        return  # the day's high never reached the target: it would be flattened
+        return ""  # the day's high never reached the target: it would be flattened
     ref = _ref(session, current.symbol, OrderRole.TARGET)
     ledger.record_order(
         current.position_id or 0,
@@ -273,6 +298,11 @@ def _exit_at_target_if_reached(
             ILLUSTRATIVE_COMMISSION,
         ),
         session.trading_day,
+    )
+    return (
+        f"{current.symbol} reached its target {current.target_price}: sold "
+        f"{current.held_quantity} (illustrative: the day's high was {pick.high_price}; "
+        "when it got there is not known without bars)"
     )
 
 
