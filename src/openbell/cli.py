@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from openbell import __version__
 from openbell.config import load_settings, masked_view
@@ -26,7 +25,8 @@ from openbell.domain.errors import OpenbellError, RefusedInput, RetryLater, Stop
 from openbell.domain.records import LedgerEvent
 from openbell.domain.values import Price, Quantity, Symbol, to_decimal
 from openbell.ports import Calendar, Clock
-from openbell.reports.positions import COLUMNS, positions_view
+from openbell.reports.positions import COLUMNS, SUMMARY_COLUMNS, positions_view
+from openbell.reports.tables import rows_table
 from openbell.runtime import compose
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -95,11 +95,7 @@ def _render(
         writer.writerows(rows)
         sys.stdout.write(buffer.getvalue())
     else:
-        table = Table(title=title, title_justify="left")
-        for column in columns:
-            table.add_column(column)
-        for row in rows:
-            table.add_row(*(row[c] for c in columns))
+        table = rows_table(rows, columns, title)
         out.print(table)
 
 
@@ -216,8 +212,8 @@ def positions(
         trading_day = _parse_day(day) or _trading_day(compose.build_calendar(), clock)
         active, closed = positions_view(ledger, trading_day)
         if fmt is Format.table:
-            _render(out, active, COLUMNS, fmt, "active positions")
-            _render(out, closed, COLUMNS, fmt, f"closed on {trading_day}")
+            _render(out, active, SUMMARY_COLUMNS, fmt, "active positions")
+            _render(out, closed, SUMMARY_COLUMNS, fmt, f"closed on {trading_day}")
         else:
             rows = [{"view": "active", **r} for r in active] + [
                 {"view": "closed", **r} for r in closed

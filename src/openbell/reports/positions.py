@@ -29,6 +29,20 @@ COLUMNS = (
     "closed_at",
 )
 
+SUMMARY_COLUMNS = (
+    "symbol",
+    "role",
+    "state",
+    "held",
+    "entry_price",
+    "target_price",
+    "stop_price",
+    "exit_price",
+    "exit_reason",
+    "realized_pnl",
+)
+"""The columns a terminal table shows; JSON and CSV carry all of :data:`COLUMNS`."""
+
 
 def position_row(position: Position) -> dict[str, str]:
     """One position as display-ready text, keyed by :data:`COLUMNS`."""

@@ -29,7 +29,8 @@ from openbell.domain.positions import Position
 from openbell.domain.sessions import Session
 from openbell.domain.values import Confidence, Money, OrderRef, Price, Quantity, Symbol
 from openbell.ports import Calendar
-from openbell.reports.positions import position_row
+from openbell.reports.positions import SUMMARY_COLUMNS, position_row
+from openbell.reports.tables import rows_table
 from openbell.strategy.exits import exit_prices, target_pct_for
 from openbell.strategy.schedule import DayTimeline
 from openbell.strategy.sizing import shares_for_allocation
@@ -308,22 +309,8 @@ def _exit_at_target_if_reached(
 
 def _print_end_of_day(ledger: SqliteLedger, session: Session, out: Console) -> None:
     closed = ledger.closed_positions(session.trading_day)
-    table = Table(title=f"closed on {session.trading_day}", title_justify="left")
-    columns = (
-        "symbol",
-        "held",
-        "entry_price",
-        "target_price",
-        "stop_price",
-        "exit_price",
-        "exit_reason",
-        "realized_pnl",
-    )
-    for column in columns:
-        table.add_column(column)
-    for position in closed:
-        row = position_row(position)
-        table.add_row(*(row[c] for c in columns))
+    rows = [position_row(p) for p in closed]
+    table = rows_table(rows, SUMMARY_COLUMNS, f"closed on {session.trading_day}")
     out.print(table)
     total = sum((p.realized_pnl for p in closed), Money.zero())
     active = ledger.active_positions()

@@ -1,0 +1,289 @@
+"""The settings model: typed, frozen and validated once at start.
+
+Layers, lowest to highest: defaults, ``openbell.toml``, a ``.env`` file, then environment
+variables named ``OPENBELL__SECTION__KEY`` (for example ``OPENBELL__LEDGER__PATH``). Lists are
+written as JSON in the environment: ``OPENBELL__PROTECTION__PROTECTED_SYMBOLS='["SKYX"]'``.
+
+Every problem is reported at once as (key, expected, found); an unknown key is a problem, so
+a typo fails at start instead of being ignored.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+)
+from pydantic_settings import SettingsConfigDict as _SettingsConfig
+
+from openbell.domain.errors import InvalidValue
+from openbell.domain.sessions import RelativeTime, Session
+from openbell.domain.values import Symbol
+from openbell.strategy.exits import TargetTier
+from openbell.strategy.schedule import DayPlan
+
+ENV_PREFIX = "OPENBELL__"
+_NY = ZoneInfo("America/New_York")
+
+
+def _parse_relative(raw: object) -> RelativeTime:
+    if isinstance(raw, RelativeTime):
+        return raw
+    try:
+        return RelativeTime.parse(raw)  # type: ignore[arg-type]
+    except InvalidValue as exc:
+        raise ValueError(f"expected {exc.expected}") from None
+
+
+RelTime = Annotated[
+    RelativeTime,
+    NoDecode,  # written as text ("open - 60m"), never as JSON
+    BeforeValidator(_parse_relative),
+    PlainSerializer(str, return_type=str),
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ClientIds(_Section):
+    """IB client ids, one per process role: IB binds each order to the id that placed it."""
+
+    day_trader: int = Field(2, ge=0, le=2**31 - 1)
+    exit_manager: int = Field(10, ge=0, le=2**31 - 1)
+    dashboard: int = Field(30, ge=0, le=2**31 - 1)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> ClientIds:
+        ids = [self.day_trader, self.exit_manager, self.dashboard]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"expected a different client id per role, found {ids}")
+        return self
+
+
+class BrokerSettings(_Section):
+    mode: Literal["sim", "paper", "live"] = "sim"
+    live_opt_in: bool = Field(False, description="must be true to run with mode = live")
+    host: str = "127.0.0.1"
+    port: int = Field(4002, ge=1, le=65535)
+    client_ids: ClientIds = ClientIds()
+    account: SecretStr | None = Field(None, description="IB account id; masked everywhere")
+    connect_timeout_s: float = Field(10.0, gt=0, le=300)
+
+    @model_validator(mode="after")
+    def _live_needs_opt_in(self) -> BrokerSettings:
+        if self.mode == "live" and not self.live_opt_in:
+            raise ValueError("expected broker.live_opt_in = true to trade real money, found false")
+        return self
+
+
+class ScheduleSettings(_Section):
+    wake: RelTime = RelativeTime.parse("open - 90m")
+    scan: RelTime = RelativeTime.parse("open - 60m")
+    moo_submit: RelTime = RelativeTime.parse("open - 5m")
+    sleep: RelTime = RelativeTime.parse("close + 5m")
+    rescan_every_min: int | None = Field(None, ge=1, le=390, description="None disables rescans")
+
+
+class TierSettings(_Section):
+    min_confidence: Decimal = Field(ge=0, le=1)
+    target_pct: Decimal
+    inclusive: bool = True
+
+    @field_validator("target_pct")
+    @classmethod
+    def _positive_target(cls, value: Decimal) -> Decimal:
+        if value <= 0:
+            raise ValueError(
+                f"expected a target above the entry in percent (e.g. 2.6), found {value}"
+            )
+        return value
+
+    def to_tier(self) -> TargetTier:
+        return TargetTier(self.min_confidence, self.target_pct, self.inclusive)
+
+
+_DEFAULT_TIERS = (
+    TierSettings(min_confidence=Decimal("0.8"), target_pct=Decimal("2.6"), inclusive=False),
+    TierSettings(min_confidence=Decimal("0.7"), target_pct=Decimal("1.8"), inclusive=True),
+)
+
+
+class StrategySettings(_Section):
+    top_n: int = Field(3, ge=1, le=20)
+    allocation_pct: Decimal = Field(
+        Decimal(25), gt=0, le=100, description="% of net liquidation per position"
+    )
+    target_tiers: tuple[TierSettings, ...] = _DEFAULT_TIERS
+    stop_loss_pct: Decimal = Field(Decimal("0.9"), description="distance below the entry, in %")
+    flatten_at: RelTime = RelativeTime.parse("close - 15m")
+
+    @field_validator("stop_loss_pct")
+    @classmethod
+    def _positive_stop(cls, value: Decimal) -> Decimal:
+        if not Decimal(0) < value < Decimal(100):
+            raise ValueError(
+                "expected a positive distance below the entry in percent "
+                f"(0.9 means a stop at -0.9%), found {value}"
+            )
+        return value
+
+    @field_validator("target_tiers")
+    @classmethod
+    def _some_tier(cls, value: tuple[TierSettings, ...]) -> tuple[TierSettings, ...]:
+        if not value:
+            raise ValueError("expected at least one target tier, found none")
+        return value
+
+    @model_validator(mode="after")
+    def _targets_above_stop(self) -> StrategySettings:
+        # A target no larger than the stop makes every win smaller than every loss; for this
+        # strategy that is a typo (0.26 for 2.6), so it is refused rather than traded.
+        for tier in self.target_tiers:
+            if tier.target_pct <= self.stop_loss_pct:
+                raise ValueError(
+                    "expected every target above the stop distance, found target "
+                    f"+{tier.target_pct}% not above the stop -{self.stop_loss_pct}%"
+                )
+        return self
+
+    def tiers(self) -> tuple[TargetTier, ...]:
+        return tuple(t.to_tier() for t in self.target_tiers)
+
+
+def _check_symbol(raw: str) -> str:
+    try:
+        return Symbol(raw).value
+    except InvalidValue as exc:
+        raise ValueError(f"expected {exc.expected}") from None
+
+
+class ProtectionSettings(_Section):
+    protected_symbols: tuple[Annotated[str, BeforeValidator(_check_symbol)], ...] = ()
+
+    def symbols(self) -> frozenset[Symbol]:
+        return frozenset(Symbol(s) for s in self.protected_symbols)
+
+
+class LedgerSettings(_Section):
+    path: Path = Path("var/openbell.sqlite")
+    busy_timeout_ms: int = Field(5000, ge=100, le=120_000)
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    directory: Path = Path("var/logs")
+    format: Literal["text", "json"] = "text"
+
+
+class SecretsSettings(_Section):
+    """API keys. Always masked in output; set them in the environment or ``.env``."""
+
+    massive_api_key: SecretStr | None = None
+    fmp_api_key: SecretStr | None = None
+    llm_api_key: SecretStr | None = None
+
+
+class Settings(BaseSettings):
+    """All of openbell's settings. Build it with :func:`openbell.config.load_settings`."""
+
+    model_config = _SettingsConfig(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    broker: BrokerSettings = BrokerSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    strategy: StrategySettings = StrategySettings()
+    protection: ProtectionSettings = ProtectionSettings()
+    ledger: LedgerSettings = LedgerSettings()
+    logging: LoggingSettings = LoggingSettings()
+    secrets: SecretsSettings = SecretsSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # load_settings merges the layers itself (to know where each value came from) and
+        # passes the result as init arguments; nothing else may be read behind its back.
+        return (init_settings,)
+
+    @model_validator(mode="after")
+    def _timeline_in_order(self) -> Settings:
+        problems = timeline_problems(self)
+        if problems:
+            raise ValueError(TIMELINE_SEPARATOR.join(problems))
+        return self
+
+    def day_plan(self) -> DayPlan:
+        return DayPlan(
+            wake=self.schedule.wake,
+            scan=self.schedule.scan,
+            moo_submit=self.schedule.moo_submit,
+            flatten=self.strategy.flatten_at,
+            sleep=self.schedule.sleep,
+        )
+
+
+def _sample_session(day: date, close: time) -> Session:
+    return Session(
+        day,
+        datetime.combine(day, time(9, 30), _NY),
+        datetime.combine(day, close, _NY),
+        early_close=close != time(16),
+    )
+
+
+_SAMPLE_SESSIONS = (
+    _sample_session(date(2025, 11, 26), time(16)),
+    _sample_session(date(2025, 11, 28), time(13)),
+)
+
+
+TIMELINE_SEPARATOR = "\n"
+_TIMELINE_KEYS = {
+    "wake": "schedule.wake",
+    "scan": "schedule.scan",
+    "moo_submit": "schedule.moo_submit",
+    "flatten": "strategy.flatten_at",
+    "sleep": "schedule.sleep",
+}
+
+
+def timeline_problems(settings: Settings) -> list[str]:
+    """Check the schedule's order on a full day and on a 13:00 half day.
+
+    Each problem reads ``key|expected ..., found ...`` so the loader lists it under its key.
+    """
+    problems: list[str] = []
+    for session in _SAMPLE_SESSIONS:
+        kind = "a 13:00 half day" if session.early_close else "a full day"
+        timeline = settings.day_plan().resolve(session)
+        for step, expected in timeline.ordering_problems():
+            at = dict(timeline.steps())[step].astimezone(_NY).strftime("%H:%M")
+            key = _TIMELINE_KEYS[step]
+            if not any(p.startswith(f"{key}|expected {expected},") for p in problems):
+                problems.append(f"{key}|expected {expected}, found {at} ET on {kind}")
+    return problems
