@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -12,12 +13,14 @@ from openbell.adapters.clock import ManualClock
 from openbell.adapters.sqlite.ledger import SqliteLedger
 from openbell.adapters.sqlite.schema import APPLICATION_ID, LATEST_VERSION
 from openbell.domain.errors import (
+    InvariantBroken,
     LedgerBusy,
     LedgerCorrupt,
     LedgerSchemaTooNew,
     LedgerUnavailable,
     StopAndAlert,
 )
+from openbell.domain.values import Confidence, Symbol
 
 CLOCK = ManualClock(datetime(2025, 10, 29, 12, tzinfo=UTC))
 
@@ -125,3 +128,20 @@ def test_a_writer_that_holds_the_lock_too_long_gives_a_retryable_error(tmp_path:
         blocker.execute("ROLLBACK")
     ledger.append_event("NOTE", "after")
     assert [e.message for e in ledger.events()] == ["after"]
+
+
+def test_a_write_sqlite_refuses_becomes_an_alert_and_is_rolled_back(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    ledger = open_at(path)
+    saboteur = sqlite3.connect(path)
+    saboteur.execute(
+        "CREATE TRIGGER no_scores BEFORE INSERT ON scores "
+        "BEGIN SELECT RAISE(ABORT, 'scores are frozen'); END"
+    )
+    saboteur.commit()
+    with pytest.raises(InvariantBroken, match="scores are frozen"):
+        ledger.record_score(
+            date(2025, 10, 29), Symbol("WULF"), "rules", Confidence(Decimal("0.8")), {}, {}
+        )
+    ledger.append_event("NOTE", "still usable")  # the failed transaction did not linger
+    assert [e.message for e in ledger.events()] == ["still usable"]

@@ -10,7 +10,16 @@ from typing import Any, Self, TypeVar
 
 from openbell.adapters.sqlite import rows
 from openbell.adapters.sqlite.schema import connect
-from openbell.domain.errors import Conflict, LedgerBusy, NotFound, ProtectedSymbol, RefusedInput
+from openbell.domain.errors import (
+    Conflict,
+    InvariantBroken,
+    LedgerBusy,
+    LedgerUnavailable,
+    NotFound,
+    OpenbellError,
+    ProtectedSymbol,
+    RefusedInput,
+)
 from openbell.domain.positions import Position
 from openbell.domain.records import OrderRecord
 from openbell.domain.values import OrderRef, Symbol
@@ -21,6 +30,20 @@ T = TypeVar("T")
 LIVE_STATES = "('PLANNED', 'ENTRY_SUBMITTED', 'OPEN', 'EXITING')"
 HOLDING_STATES = "('OPEN', 'EXITING')"
 LIVE_ORDER = "status IN ('PENDING', 'SUBMITTED', 'PARTIALLY_FILLED')"
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _translated(exc: sqlite3.Error) -> OpenbellError:
+    """Name a SQLite failure by what the caller should do about it."""
+    if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
+        return LedgerBusy(f"ledger stayed locked by another process: {exc}")
+    if isinstance(exc, sqlite3.IntegrityError):
+        return InvariantBroken(f"ledger refused a write that breaks its constraints: {exc}")
+    return LedgerUnavailable(f"ledger write failed: {exc}")
 
 
 class LedgerCore:
@@ -70,16 +93,24 @@ class LedgerCore:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction; SQLite errors leave as openbell errors."""
+        self._begin_immediate()
+        try:
+            yield self._conn
+            self._conn.execute("COMMIT")
+        except BaseException as exc:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise _translated(exc) from exc
+            raise
+
+    def _begin_immediate(self) -> None:
+        """Take the write lock; SQLite's busy handler waits up to the busy timeout."""
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            raise LedgerBusy(f"ledger is locked by another process: {exc}") from None
-        try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+            raise _translated(exc) from exc
 
     def _command(self, action: str, symbol: Symbol | None, body: Callable[[], T]) -> T:
         """Run ``body`` in one transaction; log a refusal in the event log, then re-raise."""
