@@ -24,7 +24,7 @@ from openbell.config import load_settings, masked_view
 from openbell.domain.errors import OpenbellError, RefusedInput, RetryLater, StopAndAlert
 from openbell.domain.records import LedgerEvent
 from openbell.domain.values import Price, Quantity, Symbol, to_decimal
-from openbell.ports import Calendar, Clock
+from openbell.ports import Calendar, Clock, Ledger
 from openbell.reports.positions import COLUMNS, SUMMARY_COLUMNS, positions_view
 from openbell.reports.tables import rows_table
 from openbell.runtime import compose
@@ -305,12 +305,20 @@ def ledger_events(
         shown = list(ledger.last_events(last))
         _render(out, [_event_row(e) for e in shown], EVENT_COLUMNS, fmt, "events")
         after = shown[-1].event_id if shown else 0
-        while follow:
+        if follow:
+            _follow(ledger, after, out)
+
+
+def _follow(ledger: Ledger, after: int, out: Console) -> None:
+    """Print new events as they arrive, until interrupted (Ctrl-C ends it quietly)."""
+    try:
+        while True:
             time.sleep(1.0)
-            fresh = ledger.events(after_id=after, limit=1000)
-            for event in fresh:
+            for event in ledger.events(after_id=after, limit=1000):
                 out.print(" | ".join(_event_row(event).values()), highlight=False)
                 after = event.event_id
+    except KeyboardInterrupt:
+        return
 
 
 def main() -> None:
