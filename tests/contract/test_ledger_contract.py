@@ -99,27 +99,25 @@ def moo(position: Position, ref: str = "e1") -> OrderIntent:
     )
 
 
-def sell(position: Position, ref: str, qty: int, role: OrderRole = OrderRole.TARGET) -> OrderIntent:
-    if role is OrderRole.STOP:
-        return OrderIntent(
-            OrderRef(ref),
-            position.symbol,
-            Side.SELL,
-            Quantity(qty),
-            OrderType.STOP,
-            TimeInForce.DAY,
-            role,
-            stop_price=px("15.05"),
-        )
+def sell(
+    position: Position,
+    ref: str,
+    qty: int,
+    role: OrderRole = OrderRole.TARGET,
+    oca: str | None = None,
+) -> OrderIntent:
+    stop = role is OrderRole.STOP
     return OrderIntent(
         OrderRef(ref),
         position.symbol,
         Side.SELL,
         Quantity(qty),
-        OrderType.LIMIT,
+        OrderType.STOP if stop else OrderType.LIMIT,
         TimeInForce.DAY,
         role,
-        limit_price=px("15.58"),
+        limit_price=None if stop else px("15.58"),
+        stop_price=px("15.05") if stop else None,
+        oca_group=oca,
     )
 
 
@@ -212,13 +210,46 @@ class TestPositions:
         pid = position.position_id or 0
         with pytest.raises(Conflict, match="at most the 100"):
             ledger.record_order(pid, sell(position, "big", 150), "exit-manager")
-        ledger.record_order(pid, sell(position, "t1", 100), "exit-manager")
-        ledger.record_order(pid, sell(position, "s1", 100, OrderRole.STOP), "exit-manager")
+        # A target and a stop for all 100 shares are fine in one OCA group: one cancels the other.
+        ledger.record_order(pid, sell(position, "t1", 100, oca="bracket-1"), "exit-manager")
+        ledger.record_order(
+            pid, sell(position, "s1", 100, OrderRole.STOP, "bracket-1"), "exit-manager"
+        )
         ledger.record_exit_fill(fill("t1", "t1-x1", "WULF", Side.SELL, 60, "15.58"), DAY)
         with pytest.raises(Oversell):
             ledger.record_exit_fill(fill("s1", "s1-x1", "WULF", Side.SELL, 41, "15.05"), DAY)
         assert ledger.position(pid).held_quantity == 40
         assert len(ledger.fills(pid)) == 2  # the refused fill left nothing behind
+
+    def test_working_exits_outside_one_oca_group_cannot_cover_more_than_is_held(
+        self, ledger: Ledger
+    ) -> None:
+        position = opened(ledger)
+        pid = position.position_id or 0
+        ledger.record_order(pid, sell(position, "t1", 100, oca="bracket-1"), "exit-manager")
+        ledger.record_order(
+            pid, sell(position, "s1", 100, OrderRole.STOP, "bracket-1"), "exit-manager"
+        )
+        flatten = sell(position, "f1", 100, OrderRole.FLATTEN)
+        with pytest.raises(Conflict, match="exit orders for 200 shares"):
+            ledger.record_order(pid, flatten, "exit-manager")
+        ledger.update_order(OrderRef("t1"), OrderStatus.CANCELLED)
+        with pytest.raises(Conflict):  # the stop still covers all 100
+            ledger.record_order(pid, flatten, "exit-manager")
+        ledger.update_order(OrderRef("s1"), OrderStatus.CANCELLED)
+        assert ledger.record_order(pid, flatten, "exit-manager").oca_group is None
+
+    def test_a_partly_filled_exit_counts_only_its_remainder(self, ledger: Ledger) -> None:
+        position = opened(ledger)
+        pid = position.position_id or 0
+        ledger.record_order(pid, sell(position, "t1", 60), "exit-manager")
+        ledger.record_exit_fill(fill("t1", "t1-x1", "WULF", Side.SELL, 20, "15.58"), DAY)
+        # 80 held; t1 may still sell 40, so 40 more can go out separately, not 41.
+        with pytest.raises(Conflict):
+            ledger.record_order(pid, sell(position, "t2", 41), "exit-manager")
+        assert ledger.record_order(pid, sell(position, "t2", 40), "exit-manager").quantity == (
+            Quantity(40)
+        )
 
     def test_partial_entry_then_remainder_cancelled(self, ledger: Ledger) -> None:
         position = plan(ledger, qty=300)

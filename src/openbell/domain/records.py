@@ -30,6 +30,7 @@ class OrderRecord:
     updated_at: datetime
     limit_price: Price | None = None
     stop_price: Price | None = None
+    oca_group: str | None = None
     broker_order_id: int | None = None
     perm_id: int | None = None
     status_reason: str = ""

@@ -94,19 +94,37 @@ class SqliteLedger(LedgerQueries, LedgerJournal):
                 f"{position.symbol}: an exit order needs an OPEN or EXITING position, found "
                 f"position {position.position_id} {position.state}"
             )
-        if intent.quantity.value > position.held_quantity:
+        covered = self._exit_shares_covered(position.position_id or 0, intent)
+        if covered > position.held_quantity:
             raise Conflict(
-                f"{position.symbol}: exit order for {intent.quantity} shares expected at most "
-                f"the {position.held_quantity} the ledger holds for position {position.position_id}"
+                f"{position.symbol}: exit orders for {covered} shares (working ones included) "
+                f"expected at most the {position.held_quantity} the ledger holds for position "
+                f"{position.position_id}; cancel a working exit or join its OCA group"
             )
+
+    def _exit_shares_covered(self, position_id: int, intent: OrderIntent) -> int:
+        """Shares the working exits plus ``intent`` could sell if every one of them filled.
+
+        Orders in one OCA group cancel each other, so a group counts once, at its largest
+        remaining quantity; an order outside any group counts in full.
+        """
+        groups: dict[str, int] = {}
+        for order in self._live_orders(position_id):
+            if order.role.is_exit:
+                key = order.oca_group or f"solo:{order.order_ref}"
+                remaining = order.quantity.value - order.filled_quantity
+                groups[key] = max(groups.get(key, 0), remaining)
+        key = intent.oca_group or "solo:new"
+        groups[key] = max(groups.get(key, 0), intent.quantity.value)
+        return sum(groups.values())
 
     def _insert_order(self, position_id: int, intent: OrderIntent, owner: str) -> None:
         now = self._now_text()
         try:
             self._conn.execute(
                 "INSERT INTO orders (order_ref, position_id, symbol, role, side, quantity, "
-                "order_type, time_in_force, limit_price, stop_price, status, owner, created_at, "
-                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "order_type, time_in_force, limit_price, stop_price, oca_group, status, owner, "
+                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     str(intent.order_ref),
                     position_id,
@@ -118,6 +136,7 @@ class SqliteLedger(LedgerQueries, LedgerJournal):
                     str(intent.time_in_force),
                     rows.text(intent.limit_price),
                     rows.text(intent.stop_price),
+                    intent.oca_group,
                     str(OrderStatus.PENDING),
                     owner,
                     now,

@@ -133,6 +133,7 @@ def order_from(row: sqlite3.Row) -> OrderRecord:
         updated_at=_required_instant(row["updated_at"]),
         limit_price=_price(row["limit_price"]),
         stop_price=_price(row["stop_price"]),
+        oca_group=row["oca_group"],
         broker_order_id=row["broker_order_id"],
         perm_id=row["perm_id"],
         status_reason=row["status_reason"],

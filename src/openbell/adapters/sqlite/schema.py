@@ -64,6 +64,7 @@ _V1 = [
         time_in_force    TEXT NOT NULL,
         limit_price      TEXT,
         stop_price       TEXT,
+        oca_group        TEXT,
         status           TEXT NOT NULL,
         status_reason    TEXT NOT NULL DEFAULT '',
         owner            TEXT NOT NULL,
