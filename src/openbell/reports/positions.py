@@ -29,18 +29,8 @@ COLUMNS = (
     "closed_at",
 )
 
-SUMMARY_COLUMNS = (
-    "symbol",
-    "role",
-    "state",
-    "held",
-    "entry_price",
-    "target_price",
-    "stop_price",
-    "exit_price",
-    "exit_reason",
-    "realized_pnl",
-)
+_DETAIL_ONLY = frozenset({"id", "trading_day", "confidence", "opened_at", "closed_at"})
+SUMMARY_COLUMNS = tuple(column for column in COLUMNS if column not in _DETAIL_ONLY)
 """The columns a terminal table shows; JSON and CSV carry all of :data:`COLUMNS`."""
 
 
