@@ -1,0 +1,132 @@
+"""The bar containers: one symbol-day of intraday bars, and a run of daily bars."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
+
+from openbell.domain.errors import InvalidValue
+
+NEW_YORK = ZoneInfo("America/New_York")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+
+class Basis(StrEnum):
+    """Which prices the bars carry. Raw and split-adjusted series are never mixed."""
+
+    RAW = "raw"
+    SPLIT_ADJUSTED = "split_adjusted"
+
+
+def _check_ohlc(what: str, o: F64, h: F64, lo: F64, c: F64, v: F64) -> None:
+    n = len(o)
+    if not all(len(a) == n for a in (h, lo, c, v)):
+        raise InvalidValue(
+            what, "equal-length open/high/low/close/volume columns", "ragged columns"
+        )
+    prices = np.stack([o, h, lo, c]) if n else np.zeros((4, 0))
+    if n and (not np.isfinite(prices).all() or (prices <= 0).any()):
+        raise InvalidValue(what, "finite prices above 0", "a non-positive or missing price")
+    if n and ((h < np.maximum(o, c) - 1e-9).any() or (lo > np.minimum(o, c) + 1e-9).any()):
+        bad = int(np.argmax((h < np.maximum(o, c) - 1e-9) | (lo > np.minimum(o, c) + 1e-9)))
+        raise InvalidValue(what, "low <= open, close <= high on every bar", f"bar {bad}")
+    if n and (not np.isfinite(v).all() or (v < 0).any()):
+        raise InvalidValue(what, "volumes of 0 or more", "a negative or missing volume")
+
+
+@dataclass(frozen=True, eq=False)
+class DayBars:
+    """Intraday bars of one symbol on one trading day, sorted by start, no duplicates."""
+
+    symbol: str
+    trading_day: date
+    resolution_s: int
+    start_ns: I64
+    open: F64
+    high: F64
+    low: F64
+    close: F64
+    volume: F64
+    basis: Basis = Basis.RAW
+    synthetic: bool = False
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        what = f"{self.symbol} {self.trading_day} bars"
+        if self.resolution_s <= 0:
+            raise InvalidValue(what, "a resolution in seconds above 0", self.resolution_s)
+        _check_ohlc(what, self.open, self.high, self.low, self.close, self.volume)
+        if len(self.start_ns) != len(self.open):
+            raise InvalidValue(what, "one start time per bar", len(self.start_ns))
+        if len(self.start_ns) > 1 and (np.diff(self.start_ns) <= 0).any():
+            at = int(np.argmax(np.diff(self.start_ns) <= 0)) + 1
+            raise InvalidValue(what, "strictly increasing bar starts", f"bar {at} out of order")
+
+    def __len__(self) -> int:
+        return len(self.start_ns)
+
+    def start(self, index: int) -> datetime:
+        """Bar ``index``'s start as an aware New York time."""
+        return from_ns(int(self.start_ns[index]))
+
+    def index_at_or_after(self, instant: datetime) -> int:
+        """The first bar starting at or after ``instant`` (len(self) if none)."""
+        return int(np.searchsorted(self.start_ns, to_ns(instant), side="left"))
+
+    def between(self, start: datetime, end: datetime) -> slice:
+        """The bars whose start lies in [start, end)."""
+        return slice(self.index_at_or_after(start), self.index_at_or_after(end))
+
+
+@dataclass(frozen=True, eq=False)
+class DailyBars:
+    """Daily bars of one symbol (regular session), sorted by day."""
+
+    symbol: str
+    days: npt.NDArray[np.datetime64]
+    open: F64
+    high: F64
+    low: F64
+    close: F64
+    volume: F64
+    basis: Basis = Basis.RAW
+    source: str = ""
+    _index: dict[date, int] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        what = f"{self.symbol} daily bars"
+        _check_ohlc(what, self.open, self.high, self.low, self.close, self.volume)
+        if (
+            len(self.days) > 1
+            and (np.diff(self.days.astype("datetime64[D]").astype(np.int64)) <= 0).any()
+        ):
+            raise InvalidValue(what, "strictly increasing days", "days out of order")
+        for i, day in enumerate(self.days.astype("datetime64[D]").tolist()):
+            self._index[day] = i
+
+    def __len__(self) -> int:
+        return len(self.days)
+
+    def row(self, day: date) -> int | None:
+        """The index of ``day``, or None if the series has no bar for it."""
+        return self._index.get(day)
+
+
+def to_ns(instant: datetime) -> int:
+    """An aware datetime as UTC epoch nanoseconds."""
+    if instant.utcoffset() is None:
+        raise InvalidValue("instant", "a timezone-aware datetime", instant)
+    delta = instant - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+
+
+def from_ns(start_ns: int) -> datetime:
+    """UTC epoch nanoseconds as an aware New York time (microsecond precision)."""
+    return (_EPOCH + timedelta(microseconds=start_ns // 1000)).astimezone(NEW_YORK)
