@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Protocol
 
+from openbell.domain.broker import BrokerEvent
+from openbell.domain.candidates import Candidate, PremarketFeatures
 from openbell.domain.enums import ExitReason, OrderStatus
 from openbell.domain.orders import Fill, OrderIntent
 from openbell.domain.positions import Position
@@ -62,6 +64,40 @@ class Calendar(Protocol):
     def upcoming_session(self, at: datetime) -> Session:
         """The session in progress at ``at``, or else the next one to open."""
         ...
+
+
+class Broker(Protocol):
+    """Where orders go: IB (paper or live), the simulated gateway, or the in-process venue.
+
+    ``place`` and ``cancel`` only send; what happened comes back from ``events``, oldest
+    first, each event exactly once.
+    """
+
+    def place(self, intent: OrderIntent) -> None: ...
+
+    def cancel(self, order_ref: OrderRef) -> None: ...
+
+    def events(self) -> Sequence[BrokerEvent]: ...
+
+    def net_liquidation(self) -> Money: ...
+
+
+class MarketData(Protocol):
+    """Pre-market facts for the morning scan."""
+
+    def premarket_features(
+        self, trading_day: date, at: datetime, symbols: Sequence[Symbol] | None = None
+    ) -> Sequence[PremarketFeatures]:
+        """Features of ``symbols`` (or the whole universe) from data known before ``at``."""
+        ...
+
+
+class Scorer(Protocol):
+    """Turns pre-market features into scored candidates (rules, or an LLM)."""
+
+    name: str
+
+    def score(self, features: Sequence[PremarketFeatures]) -> Sequence[Candidate]: ...
 
 
 class Ledger(Protocol):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import ROUND_FLOOR, Decimal
 
 from openbell.domain.errors import InvalidValue
@@ -24,3 +25,14 @@ def shares_for_allocation(
     budget = net_liquidation.amount * allocation_pct / _HUNDRED
     shares = int((budget / reference_price.value).to_integral_value(rounding=ROUND_FLOOR))
     return Quantity(shares) if shares > 0 else None
+
+
+def shares_per_pick(
+    equity: Money, allocation_pct: Decimal, prices: Sequence[Price]
+) -> list[Quantity | None]:
+    """Each pick gets ``allocation_pct`` % of ``equity``; never more than the whole equity in
+    total: with more picks than fit, the allocation is split evenly across them."""
+    if not prices:
+        return []
+    per_pick_pct = min(allocation_pct, _HUNDRED / len(prices))
+    return [shares_for_allocation(equity, per_pick_pct, price) for price in prices]

@@ -1,0 +1,109 @@
+"""Managing a held position: its protective orders, the flatten, and the smart shutdown."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from openbell.domain.enums import (
+    ExitReason,
+    OrderRole,
+    OrderType,
+    PositionRole,
+    PositionState,
+    Side,
+    TimeInForce,
+)
+from openbell.domain.errors import InvalidValue
+from openbell.domain.orders import OrderIntent
+from openbell.domain.positions import Position
+from openbell.domain.values import OrderRef, Quantity
+from openbell.strategy.schedule import DayTimeline
+
+
+@dataclass(frozen=True, slots=True)
+class ExitOrders:
+    """A target and a stop for the same shares, in one OCA group: one cancels the other."""
+
+    target: OrderIntent
+    stop: OrderIntent
+
+
+def _ref(position: Position, role: OrderRole, attempt: int) -> OrderRef:
+    suffix = f"-{attempt}" if attempt else ""
+    return OrderRef(
+        f"ob-{position.trading_day:%Y%m%d}-{position.symbol}-{position.position_id}"
+        f"-{role.lower()}{suffix}"
+    )
+
+
+def exit_orders(position: Position, attempt: int = 0) -> ExitOrders:
+    """The protective pair for every share ``position`` holds, at its recorded prices.
+
+    Both are DAY orders: openbell is flat by the close, and a DAY order cannot outlive a
+    crash into the next session.
+    """
+    if position.target_price is None or position.stop_price is None:
+        raise InvalidValue(f"{position.symbol} exit prices", "a target and a stop", None)
+    if position.held_quantity <= 0:
+        raise InvalidValue(f"{position.symbol} held quantity", "shares to protect", 0)
+    shares = Quantity(position.held_quantity)
+    group = f"oca-{position.trading_day:%Y%m%d}-{position.position_id}-{attempt}"
+    target = OrderIntent(
+        _ref(position, OrderRole.TARGET, attempt),
+        position.symbol,
+        Side.SELL,
+        shares,
+        OrderType.LIMIT,
+        TimeInForce.DAY,
+        OrderRole.TARGET,
+        limit_price=position.target_price,
+        oca_group=group,
+    )
+    stop = OrderIntent(
+        _ref(position, OrderRole.STOP, attempt),
+        position.symbol,
+        Side.SELL,
+        shares,
+        OrderType.STOP,
+        TimeInForce.DAY,
+        OrderRole.STOP,
+        stop_price=position.stop_price,
+        oca_group=group,
+    )
+    return ExitOrders(target, stop)
+
+
+def flatten_order(position: Position, attempt: int = 0) -> OrderIntent:
+    """A market sell of every share the position holds."""
+    return OrderIntent(
+        _ref(position, OrderRole.FLATTEN, attempt),
+        position.symbol,
+        Side.SELL,
+        Quantity(position.held_quantity),
+        OrderType.MARKET,
+        TimeInForce.DAY,
+        OrderRole.FLATTEN,
+    )
+
+
+def must_flatten(now: datetime, timeline: DayTimeline) -> bool:
+    """True from the configured flatten time (``close - 15m`` by default) onwards."""
+    return now >= timeline.flatten
+
+
+def day_is_done(positions: Sequence[Position]) -> bool:
+    """Smart shutdown: every master position of the day closed at its target.
+
+    A day with no master position is not "done": nothing was achieved, and entries may
+    still be allowed (for example an approved rescan).
+    """
+    masters = [
+        p
+        for p in positions
+        if p.role is PositionRole.MASTER and p.state is not PositionState.ABANDONED
+    ]
+    return bool(masters) and all(
+        p.state is PositionState.CLOSED and p.exit_reason is ExitReason.TARGET for p in masters
+    )
