@@ -1,0 +1,128 @@
+"""Turning fills into managed positions: record them, protect every share, flatten on time.
+
+The exit manager owns every exit order (ARCHITECTURE.md §2). It never touches an order or a
+position the ledger does not name: a broker event for an unknown ``order_ref`` is logged and
+ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+
+from openbell.domain.broker import BrokerEvent, OrderUpdate
+from openbell.domain.enums import ExitReason, OrderRole, PositionState
+from openbell.domain.errors import NotFound
+from openbell.domain.orders import Fill
+from openbell.domain.positions import Position
+from openbell.domain.records import OrderRecord
+from openbell.ports import Broker, Ledger
+from openbell.strategy.exits import exit_prices
+from openbell.strategy.management import exit_orders, flatten_order
+
+EXIT_OWNER = "exit-manager"
+
+
+class ExitManager:
+    """Applies broker events to the ledger and keeps every held share protected."""
+
+    def __init__(self, ledger: Ledger, broker: Broker) -> None:
+        self._ledger = ledger
+        self._broker = broker
+        self._cancel_requested: set[str] = set()
+
+    def apply(self, events: Iterable[BrokerEvent], trading_day: date) -> None:
+        """Record each event, oldest first; protect a position after each entry fill."""
+        for event in events:
+            order = self._our_order(event)
+            if order is None:
+                continue
+            if isinstance(event, OrderUpdate):
+                self._ledger.update_order(
+                    event.order_ref,
+                    event.status,
+                    reason=event.reason,
+                    broker_order_id=event.broker_order_id,
+                )
+            elif order.role is OrderRole.ENTRY:
+                position = self._ledger.record_entry_fill(event)
+                self.protect(position)
+            else:
+                self._ledger.record_exit_fill(event, trading_day)
+
+    def _our_order(self, event: BrokerEvent) -> OrderRecord | None:
+        try:
+            return self._ledger.order(event.order_ref)
+        except NotFound:
+            kind = "fill" if isinstance(event, Fill) else "order update"
+            self._ledger.append_event(
+                "FOREIGN", f"ignored a {kind} for {event.order_ref}: not an order openbell placed"
+            )
+            return None
+
+    def protect(self, position: Position) -> None:
+        """Place a target and a stop (one OCA group) for every share the position holds."""
+        if position.state is not PositionState.OPEN or position.held_quantity <= 0:
+            return
+        pid = position.position_id or 0
+        live_exits = [o for o in self._ledger.orders(pid, live_only=True) if o.role.is_exit]
+        if live_exits:
+            covered = max(o.quantity.value - o.filled_quantity for o in live_exits)
+            if covered >= position.held_quantity:
+                return
+            self._cancel(live_exits)  # more shares arrived: re-protect once these are gone
+            return
+        entry, target_pct, stop_pct = (
+            position.entry_price,
+            position.target_pct,
+            position.stop_loss_pct,
+        )
+        if entry is None or target_pct is None or stop_pct is None:
+            self._ledger.append_event(
+                "UNPROTECTED",
+                "no target or stop percentage recorded: only the flatten applies",
+                symbol=position.symbol,
+                position_id=pid,
+            )
+            return
+        prices = exit_prices(entry, target_pct, stop_pct)
+        position = self._ledger.set_exit_prices(pid, prices.target, prices.stop)
+        attempt = sum(1 for o in self._ledger.orders(pid) if o.role is OrderRole.TARGET)
+        pair = exit_orders(position, attempt)
+        for intent in (pair.target, pair.stop):
+            self._ledger.record_order(pid, intent, EXIT_OWNER)
+            self._broker.place(intent)
+
+    def flatten(self) -> bool:
+        """One step of the end-of-day flatten; True once nothing is held.
+
+        Working targets and stops are cancelled first; the market sell goes out only once
+        they are gone, so the two can never both fill.
+        """
+        done = True
+        for position in self._ledger.active_positions():
+            done = False
+            pid = position.position_id or 0
+            live = [o for o in self._ledger.orders(pid, live_only=True) if o.role.is_exit]
+            others = [o for o in live if o.role is not OrderRole.FLATTEN]
+            if others:
+                self._cancel(others)
+            elif not live:
+                self._send_flatten(position)
+        return done
+
+    def _send_flatten(self, position: Position) -> None:
+        pid = position.position_id or 0
+        if position.state is PositionState.OPEN:
+            position = self._ledger.start_exit(pid, ExitReason.FLATTEN)
+        attempt = sum(1 for o in self._ledger.orders(pid) if o.role is OrderRole.FLATTEN)
+        intent = flatten_order(position, attempt)
+        self._ledger.record_order(pid, intent, EXIT_OWNER)
+        self._broker.place(intent)
+
+    def _cancel(self, orders: Iterable[OrderRecord]) -> None:
+        for order in orders:
+            ref = str(order.order_ref)
+            if ref not in self._cancel_requested:
+                self._cancel_requested.add(ref)
+                self._broker.cancel(order.order_ref)

@@ -1,0 +1,91 @@
+"""The morning: scan, score, select and plan the day's master positions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from openbell.domain.enums import PositionRole
+from openbell.domain.positions import Position
+from openbell.domain.values import Money, Symbol
+from openbell.ports import Ledger, MarketData, Scorer
+from openbell.strategy.selection import Exclusions, Selection, SelectionRules, select
+from openbell.strategy.sizing import shares_per_pick
+
+
+@dataclass(frozen=True, slots=True)
+class MorningPlan:
+    selection: Selection
+    planned: tuple[Position, ...]
+
+
+def plan_the_morning(
+    ledger: Ledger,
+    market: MarketData,
+    scorer: Scorer,
+    *,
+    trading_day: date,
+    at: datetime,
+    rules: SelectionRules,
+    equity: Money,
+    allocation_pct: Decimal,
+    stop_loss_pct: Decimal,
+    protected: frozenset[Symbol],
+    universe: Sequence[Symbol] | None = None,
+) -> MorningPlan:
+    """Score the universe, keep every score, select the picks and plan them in the ledger."""
+    features = market.premarket_features(trading_day, at, universe)
+    candidates = scorer.score(features)
+    for row, candidate in zip(features, candidates, strict=True):
+        ledger.record_score(
+            trading_day,
+            candidate.symbol,
+            scorer.name,
+            candidate.confidence,
+            {
+                "gap_pct": str(row.gap_pct),
+                "relative_volume": str(row.relative_volume),
+                "atr_pct": str(row.atr_pct),
+                "last_price": str(row.last_price),
+            },
+            {"reason": candidate.reason},
+        )
+    excluded = Exclusions(
+        protected=protected,
+        active=frozenset(p.symbol for p in ledger.active_positions()),
+        closed_today=frozenset(p.symbol for p in ledger.closed_positions(trading_day)),
+    )
+    selection = select(candidates, rules, excluded)
+    for skip in selection.skipped:
+        ledger.append_event("SKIPPED", skip.reason, symbol=skip.symbol)
+    prices = [pick.candidate.reference_price for pick in selection.picks]
+    planned = []
+    for pick, shares in zip(
+        selection.picks, shares_per_pick(equity, allocation_pct, prices), strict=True
+    ):
+        if shares is None:
+            ledger.append_event(
+                "SKIPPED", "the allocation buys no share", symbol=pick.candidate.symbol
+            )
+            continue
+        planned.append(
+            ledger.plan_position(
+                Position(
+                    trading_day,
+                    pick.candidate.symbol,
+                    PositionRole.MASTER,
+                    shares,
+                    confidence=pick.candidate.confidence,
+                    target_pct=pick.target_pct,
+                    stop_loss_pct=stop_loss_pct,
+                    metadata={
+                        "rank": pick.rank,
+                        "reason": pick.candidate.reason,
+                        "scorer": scorer.name,
+                    },
+                )
+            )
+        )
+    return MorningPlan(selection, tuple(planned))
