@@ -1,0 +1,273 @@
+"""The services against a real SQLite ledger and a hand-written broker fake."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from openbell.adapters.clock import ManualClock
+from openbell.adapters.sqlite.ledger import SqliteLedger
+from openbell.domain.broker import BrokerEvent, OrderUpdate
+from openbell.domain.candidates import PremarketFeatures
+from openbell.domain.enums import (
+    ExitReason,
+    OrderRole,
+    OrderStatus,
+    OrderType,
+    PositionState,
+    Side,
+)
+from openbell.domain.orders import Fill, OrderIntent
+from openbell.domain.values import Money, OrderRef, Price, Quantity, Symbol
+from openbell.services.entries import send_entries
+from openbell.services.exits import ExitManager
+from openbell.services.morning import plan_the_morning
+from openbell.strategy.exits import TargetTier
+from openbell.strategy.scoring import RuleScorer
+from openbell.strategy.selection import SelectionRules
+from openbell.strategy.timing import EntryTiming
+
+DAY = date(2025, 10, 29)
+OPEN = datetime(2025, 10, 29, 13, 30, tzinfo=UTC)
+TIERS = (
+    TargetTier(Decimal("0.8"), Decimal("2.6"), inclusive=False),
+    TargetTier(Decimal("0.7"), Decimal("1.8")),
+)
+
+
+class FakeBroker:
+    """Records what was sent; the test scripts what comes back."""
+
+    def __init__(self) -> None:
+        self.placed: list[OrderIntent] = []
+        self.cancelled: list[OrderRef] = []
+        self.queued: list[BrokerEvent] = []
+
+    def place(self, intent: OrderIntent) -> None:
+        self.placed.append(intent)
+
+    def cancel(self, order_ref: OrderRef) -> None:
+        self.cancelled.append(order_ref)
+
+    def events(self) -> Sequence[BrokerEvent]:
+        drained, self.queued = self.queued, []
+        return drained
+
+    def net_liquidation(self) -> Money:
+        return Money(Decimal(100_000))
+
+
+class FakeMarket:
+    def __init__(self, rows: Sequence[PremarketFeatures]) -> None:
+        self.rows = list(rows)
+
+    def premarket_features(
+        self, trading_day: date, at: datetime, symbols: Sequence[Symbol] | None = None
+    ) -> Sequence[PremarketFeatures]:
+        return self.rows
+
+
+def row(symbol: str, last: str, pre_volume: int) -> PremarketFeatures:
+    return PremarketFeatures(
+        Symbol(symbol),
+        Price(Decimal(10)),
+        Price(Decimal(last)),
+        Decimal(pre_volume),
+        Decimal(1_000_000),
+        Decimal(4),
+    )
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(OPEN - timedelta(hours=1))
+
+
+@pytest.fixture
+def ledger(tmp_path: Path, clock: ManualClock) -> SqliteLedger:
+    return SqliteLedger.open(
+        tmp_path / "l.sqlite", clock, process="test", protected_symbols=frozenset({Symbol("SKYX")})
+    )
+
+
+def fill(ref: OrderRef, symbol: str, side: Side, qty: int, price: str, n: int = 1) -> Fill:
+    return Fill(
+        f"{ref}.{n}",
+        ref,
+        Symbol(symbol),
+        side,
+        Quantity(qty),
+        Price(Decimal(price)),
+        OPEN,
+        Money(Decimal(1)),
+    )
+
+
+def morning(ledger: SqliteLedger, rows: Sequence[PremarketFeatures]) -> list[int]:
+    plan = plan_the_morning(
+        ledger,
+        FakeMarket(rows),
+        RuleScorer(),
+        trading_day=DAY,
+        at=OPEN - timedelta(hours=1),
+        rules=SelectionRules(3, TIERS),
+        equity=Money(Decimal(100_000)),
+        allocation_pct=Decimal(25),
+        stop_loss_pct=Decimal("0.9"),
+        protected=frozenset({Symbol("SKYX")}),
+    )
+    return [p.position_id or 0 for p in plan.planned]
+
+
+def test_the_morning_scores_everything_and_plans_the_top_three(ledger: SqliteLedger) -> None:
+    rows = [
+        row("WULF", "10.60", 200_000),
+        row("BBAR", "10.50", 150_000),
+        row("RCAT", "10.35", 30_000),
+        row("FLAT", "10.00", 0),
+        row("SKYX", "11", 900_000),
+        row("BYND", "10.30", 20_000),
+    ]
+    planned = morning(ledger, rows)
+    positions = [ledger.position(pid) for pid in planned]
+    assert [p.symbol.value for p in positions] == ["WULF", "BBAR", "RCAT"]
+    assert all(p.state is PositionState.PLANNED for p in positions)
+    assert positions[0].planned_quantity == Quantity(2358)  # 25% of $100k at $10.60
+    assert len(ledger.scores(DAY)) == 6  # every score is kept, picked or not
+    skipped = {
+        e.symbol.value: e.message
+        for e in ledger.events(limit=100)
+        if e.kind == "SKIPPED" and e.symbol
+    }
+    assert skipped["SKYX"] == "protected symbol"
+    assert "below every target tier" in skipped["FLAT"]
+
+
+def test_entries_are_recorded_before_they_are_sent(ledger: SqliteLedger) -> None:
+    planned = morning(ledger, [row("WULF", "10.60", 200_000)])
+    broker = FakeBroker()
+    sent = send_entries(ledger, broker, [ledger.position(p) for p in planned], EntryTiming())
+    assert [i.order_ref for i in broker.placed] == sent
+    order = ledger.order(sent[0])
+    assert (order.status, order.role) == (OrderStatus.PENDING, OrderRole.ENTRY)
+    assert broker.placed[0].is_market_on_open
+    again = send_entries(ledger, broker, [ledger.position(p) for p in planned], EntryTiming())
+    assert again == [] and len(broker.placed) == 1  # never twice
+
+
+def test_paused_entries_abandon_the_plans(ledger: SqliteLedger) -> None:
+    planned = morning(ledger, [row("WULF", "10.60", 200_000)])
+    broker = FakeBroker()
+    assert (
+        send_entries(
+            ledger,
+            broker,
+            [ledger.position(p) for p in planned],
+            EntryTiming(),
+            entries_allowed=False,
+        )
+        == []
+    )
+    assert ledger.position(planned[0]).state is PositionState.ABANDONED
+    assert broker.placed == []
+
+
+def entered(ledger: SqliteLedger, broker: FakeBroker, manager: ExitManager) -> int:
+    pid = morning(ledger, [row("WULF", "10.60", 200_000)])[0]
+    (ref,) = send_entries(ledger, broker, [ledger.position(pid)], EntryTiming())
+    broker.queued = [
+        OrderUpdate(ref, OrderStatus.SUBMITTED, OPEN, broker_order_id=5),
+        fill(ref, "WULF", Side.BUY, 2358, "10.00"),
+    ]
+    manager.apply(broker.events(), DAY)
+    return pid
+
+
+def test_an_entry_fill_is_protected_by_a_target_and_a_stop(ledger: SqliteLedger) -> None:
+    broker = FakeBroker()
+    manager = ExitManager(ledger, broker)
+    pid = entered(ledger, broker, manager)
+    position = ledger.position(pid)
+    assert position.state is PositionState.OPEN
+    assert (position.target_price, position.stop_price) == (
+        Price(Decimal("10.26")),
+        Price(Decimal("9.91")),
+    )  # +2.6% / -0.9% of the real fill
+    target, stop = broker.placed[1:]
+    assert (target.order_type, stop.order_type) == (OrderType.LIMIT, OrderType.STOP)
+    assert target.oca_group == stop.oca_group is not None
+    assert target.quantity == stop.quantity == Quantity(2358)
+    manager.protect(ledger.position(pid))  # already protected: nothing more is sent
+    assert len(broker.placed) == 3
+
+
+def test_the_target_fill_closes_the_position(ledger: SqliteLedger) -> None:
+    broker = FakeBroker()
+    manager = ExitManager(ledger, broker)
+    pid = entered(ledger, broker, manager)
+    target, stop = broker.placed[1:]
+    broker.queued = [
+        fill(target.order_ref, "WULF", Side.SELL, 2358, "10.26"),
+        OrderUpdate(stop.order_ref, OrderStatus.CANCELLED, OPEN, "OCA"),
+    ]
+    manager.apply(broker.events(), DAY)
+    position = ledger.position(pid)
+    assert (position.state, position.exit_reason) == (PositionState.CLOSED, ExitReason.TARGET)
+    assert ledger.orders(pid, live_only=True) == []
+    assert manager.flatten()  # nothing held: the flatten is already done
+
+
+def test_flatten_cancels_the_bracket_before_selling(ledger: SqliteLedger) -> None:
+    broker = FakeBroker()
+    manager = ExitManager(ledger, broker)
+    pid = entered(ledger, broker, manager)
+    target, stop = broker.placed[1:]
+    assert not manager.flatten()
+    assert set(broker.cancelled) == {target.order_ref, stop.order_ref}
+    assert len(broker.placed) == 3  # no market sell while the bracket may still fill
+    assert not manager.flatten()
+    assert len(broker.cancelled) == 2  # asked once only
+    broker.queued = [
+        OrderUpdate(target.order_ref, OrderStatus.CANCELLED, OPEN),
+        OrderUpdate(stop.order_ref, OrderStatus.CANCELLED, OPEN),
+    ]
+    manager.apply(broker.events(), DAY)
+    assert not manager.flatten()
+    flat = broker.placed[-1]
+    assert (flat.role, flat.order_type, flat.quantity) == (
+        OrderRole.FLATTEN,
+        OrderType.MARKET,
+        Quantity(2358),
+    )
+    assert ledger.position(pid).state is PositionState.EXITING
+    broker.queued = [fill(flat.order_ref, "WULF", Side.SELL, 2358, "9.95")]
+    manager.apply(broker.events(), DAY)
+    assert manager.flatten()
+    assert ledger.position(pid).exit_reason is ExitReason.FLATTEN
+
+
+def test_events_for_orders_openbell_did_not_place_are_ignored(ledger: SqliteLedger) -> None:
+    broker = FakeBroker()
+    manager = ExitManager(ledger, broker)
+    foreign = OrderRef("manual-trade")
+    manager.apply(
+        [
+            fill(foreign, "SKYX", Side.SELL, 182, "1.20"),
+            OrderUpdate(foreign, OrderStatus.FILLED, OPEN),
+        ],
+        DAY,
+    )
+    assert ledger.positions_of_day(DAY) == []
+    assert [e.kind for e in ledger.events(limit=10)] == ["FOREIGN", "FOREIGN"]
+
+
+def test_an_adopted_position_without_exit_rules_is_flagged(ledger: SqliteLedger) -> None:
+    broker = FakeBroker()
+    adopted = ledger.adopt(Symbol("VMD"), Quantity(35), Price(Decimal("6.84")), "user", DAY)
+    ExitManager(ledger, broker).protect(adopted)
+    assert broker.placed == []
+    assert ledger.events(limit=10)[-1].kind == "UNPROTECTED"
