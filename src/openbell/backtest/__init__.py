@@ -1,0 +1,1 @@
+"""The backtester: the live services, driven over stored bars by a manual clock."""
