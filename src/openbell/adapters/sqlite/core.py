@@ -75,9 +75,10 @@ class LedgerCore:
         protected_symbols: frozenset[Symbol] = frozenset(),
         busy_timeout_ms: int = 5000,
         code_version: str = "unknown",
+        durable: bool = True,
     ) -> Self:
         """Open (creating and migrating if needed) the ledger file at ``path``."""
-        conn = connect(path, busy_timeout_ms)
+        conn = connect(path, busy_timeout_ms, durable=durable)
         return cls(
             conn,
             clock,

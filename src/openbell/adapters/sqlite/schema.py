@@ -160,8 +160,12 @@ MIGRATIONS: tuple[tuple[int, list[str]], ...] = ((1, _V1),)
 LATEST_VERSION = MIGRATIONS[-1][0]
 
 
-def connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
-    """Open (creating if needed) and migrate the ledger at ``path``; check it is ours."""
+def connect(path: Path, busy_timeout_ms: int, *, durable: bool = True) -> sqlite3.Connection:
+    """Open (creating if needed) and migrate the ledger at ``path``; check it is ours.
+
+    ``durable=False`` skips the fsync per commit: only for scratch ledgers (backtests) that
+    may be lost in a power cut.
+    """
     if path.is_dir():
         raise LedgerUnavailable(f"ledger path {path}: expected a file, found a directory")
     try:
@@ -170,7 +174,7 @@ def connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
     except (OSError, sqlite3.Error) as exc:
         raise LedgerUnavailable(f"ledger {path}: cannot open ({exc})") from None
     try:
-        _configure(conn, busy_timeout_ms)
+        _configure(conn, busy_timeout_ms, durable)
         _check_integrity(conn, path)
         _migrate(conn, path)
     except sqlite3.DatabaseError as exc:
@@ -184,13 +188,13 @@ def connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
     return conn
 
 
-def _configure(conn: sqlite3.Connection, busy_timeout_ms: int) -> None:
+def _configure(conn: sqlite3.Connection, busy_timeout_ms: int, durable: bool) -> None:
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
     if str(mode).lower() != "wal":
         raise sqlite3.DatabaseError(f"expected WAL journal mode, found {mode}")
     # FULL: a committed fill survives a power cut, not only a process crash.
-    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'OFF'}")
     conn.execute("PRAGMA foreign_keys = ON")
 
 
