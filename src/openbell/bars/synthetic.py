@@ -82,7 +82,16 @@ def _regular_path(
         [(0, facts.open), (t_high, facts.high), (t_low, facts.low), (steps, facts.close)]
     )
     scale = (facts.high - facts.low) * _VOLATILITY
-    pieces = [_bridge(rng, p0, p1, t1 - t0, scale)[:-1] for (t0, p0), (t1, p1) in pairwise(marks)]
+    pieces = []
+    for (t0, p0), (t1, p1) in pairwise(marks):
+        piece = _bridge(rng, p0, p1, t1 - t0, scale)
+        line = np.linspace(p0, p1, len(piece))
+        touches_high = facts.high in (p0, p1)
+        touches_low = facts.low in (p0, p1)
+        if touches_high != touches_low:  # wander away from the extreme, never along it
+            sign = -1.0 if touches_high else 1.0
+            piece = line + sign * np.abs(piece - line)
+        pieces.append(piece[:-1])
     path = np.clip(np.concatenate([*pieces, [facts.close]]), facts.low, facts.high)
     path[t_high], path[t_low], path[0], path[-1] = facts.high, facts.low, facts.open, facts.close
     return np.asarray(path, dtype=np.float64)

@@ -188,6 +188,10 @@ class LedgerSettings(_Section):
     busy_timeout_ms: int = Field(5000, ge=100, le=120_000)
 
 
+class DataSettings(_Section):
+    store: Path = Field(Path("var/bars"), description="where 'openbell data import' keeps bars")
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     directory: Path = Path("var/logs")
@@ -214,6 +218,7 @@ class Settings(BaseSettings):
     strategy: StrategySettings = StrategySettings()
     protection: ProtectionSettings = ProtectionSettings()
     ledger: LedgerSettings = LedgerSettings()
+    data: DataSettings = DataSettings()
     logging: LoggingSettings = LoggingSettings()
     secrets: SecretsSettings = SecretsSettings()
 

@@ -71,3 +71,31 @@ def trade_chart(trade: Trade, bars: DayBars, path: Path) -> Path:
     fig.savefig(path, dpi=_DPI)
     plt.close(fig)
     return path
+
+
+def sweep_heatmap(rows: Sequence[dict[str, str]], path: Path) -> Path:
+    """P&L over target x stop, one panel per entry timing."""
+    entries = sorted({r["entry"] for r in rows})
+    targets = sorted({float(r["target_pct"]) for r in rows})
+    stops = sorted({float(r["stop_pct"]) for r in rows})
+    fig, axes = plt.subplots(1, len(entries), figsize=(4.5 * len(entries), 3.8), squeeze=False)
+    for ax, entry in zip(axes[0], entries, strict=True):
+        grid = np.full((len(targets), len(stops)), np.nan)
+        for r in rows:
+            if r["entry"] == entry:
+                grid[targets.index(float(r["target_pct"])), stops.index(float(r["stop_pct"]))] = (
+                    float(r["pnl"])
+                )
+        image = ax.imshow(grid, cmap="RdYlGn", origin="lower", aspect="auto")
+        ax.set_xticks(range(len(stops)), [f"-{s:g}%" for s in stops])
+        ax.set_yticks(range(len(targets)), [f"+{t:g}%" for t in targets])
+        ax.set_xlabel("stop")
+        ax.set_ylabel("target")
+        ax.set_title(f"P&L (USD), entry {entry}")
+        for (i, j), value in np.ndenumerate(grid):
+            ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=8)
+        fig.colorbar(image, ax=ax)
+    fig.tight_layout()
+    fig.savefig(path, dpi=_DPI)
+    plt.close(fig)
+    return path

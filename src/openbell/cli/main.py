@@ -2,16 +2,8 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from datetime import date
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -20,17 +12,28 @@ import typer
 from rich.console import Console
 
 from openbell import __version__
+from openbell.cli.backtest import backtest_app
+from openbell.cli.common import (
+    ConfigOption,
+    Format,
+    FormatOption,
+    YesOption,
+    console,
+    parse_day,
+    render,
+    reported,
+    trading_day_of,
+)
+from openbell.cli.data import data_app
 from openbell.config import load_settings, masked_view
-from openbell.domain.errors import OpenbellError, RefusedInput, RetryLater, StopAndAlert
+from openbell.domain.errors import RefusedInput
 from openbell.domain.records import LedgerEvent
 from openbell.domain.values import Price, Quantity, Symbol, to_decimal
-from openbell.ports import Calendar, Clock, Ledger
+from openbell.ports import Ledger
 from openbell.reports.positions import COLUMNS, SUMMARY_COLUMNS, positions_view
-from openbell.reports.tables import rows_table
 from openbell.runtime import compose
 
 NEW_YORK = ZoneInfo("America/New_York")
-EXIT_REFUSED, EXIT_ALERT, EXIT_RETRY = 2, 3, 75
 
 app = typer.Typer(no_args_is_help=True, help="Opening-bell day trading at Interactive Brokers.")
 config_app = typer.Typer(no_args_is_help=True, help="Show and check settings.")
@@ -39,82 +42,8 @@ ledger_app = typer.Typer(no_args_is_help=True, help="Inspect the ledger.")
 app.add_typer(config_app, name="config")
 app.add_typer(positions_app, name="positions")
 app.add_typer(ledger_app, name="ledger")
-
-_PIPED_WIDTH = 140
-
-
-def console(*, stderr: bool = False) -> Console:
-    """A console for this call; piped output (make run, CI logs) gets a wide one so tables
-    are not cut at 80 columns. ``COLUMNS`` still wins."""
-    stream = sys.stderr if stderr else sys.stdout
-    piped = not stream.isatty() and "COLUMNS" not in os.environ
-    return Console(stderr=stderr, width=_PIPED_WIDTH if piped else None)
-
-
-class Format(StrEnum):
-    table = "table"
-    json = "json"
-    csv = "csv"
-
-
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="settings file (default ./openbell.toml)")
-]
-FormatOption = Annotated[Format, typer.Option("--format", "-f", help="table, json or csv")]
-YesOption = Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")]
-
-
-@contextmanager
-def _reported() -> Iterator[None]:
-    """Turn openbell errors into a clear message and an exit code by family."""
-    try:
-        yield
-    except RefusedInput as exc:
-        console(stderr=True).print(f"[red]refused:[/red] {exc}", highlight=False)
-        raise typer.Exit(EXIT_REFUSED) from None
-    except StopAndAlert as exc:
-        console(stderr=True).print(f"[bold red]stop:[/bold red] {exc}", highlight=False)
-        raise typer.Exit(EXIT_ALERT) from None
-    except RetryLater as exc:
-        console(stderr=True).print(f"[yellow]try again later:[/yellow] {exc}", highlight=False)
-        raise typer.Exit(EXIT_RETRY) from None
-    except OpenbellError as exc:  # pragma: no cover - every error has a family
-        console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(1) from None
-
-
-def _render(
-    out: Console, rows: Sequence[dict[str, str]], columns: Sequence[str], fmt: Format, title: str
-) -> None:
-    if fmt is Format.json:
-        out.print_json(json.dumps(list(rows)))
-    elif fmt is Format.csv:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        sys.stdout.write(buffer.getvalue())
-    else:
-        table = rows_table(rows, columns, title)
-        out.print(table)
-
-
-def _trading_day(calendar: Calendar, clock: Clock) -> date:
-    """Today's trading day in New York, or the last one on a day the exchange is closed."""
-    today = clock.now().astimezone(NEW_YORK).date()
-    if calendar.is_trading_day(today):
-        return today
-    return calendar.previous_session(today).trading_day
-
-
-def _parse_day(raw: str | None) -> date | None:
-    if raw is None:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise typer.BadParameter(f"expected a date YYYY-MM-DD, found {raw!r}") from None
-
+app.add_typer(data_app, name="data")
+app.add_typer(backtest_app, name="backtest")
 
 # --------------------------------------------------------------------------- top level
 
@@ -134,10 +63,10 @@ def run(
     """The main job: rehearse a trading day with what openbell can do so far."""
     from openbell.runtime.rehearsal import rehearse  # noqa: PLC0415 - heavy, only for run
 
-    with _reported():
+    with reported():
         out = console()
         loaded = compose.settings_from_environment(config)
-        rehearse(loaded, compose.build_calendar(), _parse_day(day), workdir, out)
+        rehearse(loaded, compose.build_calendar(), parse_day(day), workdir, out)
 
 
 @app.command()
@@ -146,11 +75,11 @@ def calendar(
     config: ConfigOption = None,
 ) -> None:
     """Show a session and the day's schedule resolved from the settings."""
-    with _reported():
+    with reported():
         out = console()
         settings = compose.settings_from_environment(config).settings
         cal = compose.build_calendar()
-        wanted = _parse_day(day)
+        wanted = parse_day(day)
         session = (
             cal.session(wanted) if wanted else cal.upcoming_session(compose.build_clock().now())
         )
@@ -160,7 +89,7 @@ def calendar(
             {"step": step, "time_et": at.astimezone(NEW_YORK).strftime("%H:%M:%S")}
             for step, at in timeline.steps()
         ]
-        _render(out, rows, ("step", "time_et"), Format.table, f"{session.trading_day} ({kind})")
+        render(out, rows, ("step", "time_et"), Format.table, f"{session.trading_day} ({kind})")
 
 
 # --------------------------------------------------------------------------- config
@@ -169,11 +98,11 @@ def calendar(
 @config_app.command("show")
 def config_show(config: ConfigOption = None, fmt: FormatOption = Format.table) -> None:
     """Print the effective settings, secrets masked, and where each value came from."""
-    with _reported():
+    with reported():
         out = console()
         loaded = compose.settings_from_environment(config)
         rows = [{"key": k, "value": v, "origin": o} for k, v, o in masked_view(loaded)]
-        _render(out, rows, ("key", "value", "origin"), fmt, "effective settings")
+        render(out, rows, ("key", "value", "origin"), fmt, "effective settings")
 
 
 @config_app.command("check")
@@ -182,7 +111,7 @@ def config_check(
     with_env: Annotated[bool, typer.Option(help="also apply .env and the environment")] = False,
 ) -> None:
     """Validate a settings file; list every problem (key, expected, found)."""
-    with _reported():
+    with reported():
         out = console()
         if with_env:
             compose.settings_from_environment(path)
@@ -204,21 +133,21 @@ def positions(
     """List active positions and those closed on the trading day."""
     if ctx.invoked_subcommand is not None:
         return
-    with _reported():
+    with reported():
         out = console()
         settings = compose.settings_from_environment(config).settings
         clock = compose.build_clock()
         ledger = compose.open_ledger(settings, clock, process="cli")
-        trading_day = _parse_day(day) or _trading_day(compose.build_calendar(), clock)
+        trading_day = parse_day(day) or trading_day_of(compose.build_calendar(), clock)
         active, closed = positions_view(ledger, trading_day)
         if fmt is Format.table:
-            _render(out, active, SUMMARY_COLUMNS, fmt, "active positions")
-            _render(out, closed, SUMMARY_COLUMNS, fmt, f"closed on {trading_day}")
+            render(out, active, SUMMARY_COLUMNS, fmt, "active positions")
+            render(out, closed, SUMMARY_COLUMNS, fmt, f"closed on {trading_day}")
         else:
             rows = [{"view": "active", **r} for r in active] + [
                 {"view": "closed", **r} for r in closed
             ]
-            _render(out, rows, ("view", *COLUMNS), fmt, "positions")
+            render(out, rows, ("view", *COLUMNS), fmt, "positions")
 
 
 def _confirm(question: str, yes: bool) -> None:
@@ -240,7 +169,7 @@ def positions_adopt(
     config: ConfigOption = None,
 ) -> None:
     """Bring an outside position under management (logged; refused for protected symbols)."""
-    with _reported():
+    with reported():
         out = console()
         ticker, shares = Symbol(symbol), Quantity(qty)
         cost = Price(to_decimal("price", price))
@@ -261,7 +190,7 @@ def positions_release(
     config: ConfigOption = None,
 ) -> None:
     """Give a managed position back to the user; openbell will not touch it again."""
-    with _reported():
+    with reported():
         out = console()
         ticker = Symbol(symbol)
         settings = compose.settings_from_environment(config).settings
@@ -298,12 +227,12 @@ def ledger_events(
     config: ConfigOption = None,
 ) -> None:
     """Tail the append-only event log."""
-    with _reported():
+    with reported():
         out = console()
         settings = compose.settings_from_environment(config).settings
         ledger = compose.open_ledger(settings, compose.build_clock(), process="cli")
         shown = list(ledger.last_events(last))
-        _render(out, [_event_row(e) for e in shown], EVENT_COLUMNS, fmt, "events")
+        render(out, [_event_row(e) for e in shown], EVENT_COLUMNS, fmt, "events")
         after = shown[-1].event_id if shown else 0
         if follow:
             _follow(ledger, after, out)

@@ -1,0 +1,136 @@
+"""What ``openbell backtest`` does: build a run from settings and options, run it, write it."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+from openbell.adapters.bars.store import BarStore
+from openbell.backtest.demo import DemoBars, demo_root
+from openbell.backtest.metrics import Summary, summarize
+from openbell.backtest.runner import BacktestConfig, BacktestResult, run_backtest
+from openbell.bars.source import BarSource
+from openbell.config import Settings
+from openbell.domain.errors import InvalidValue
+from openbell.domain.values import Money
+from openbell.ports import Calendar
+from openbell.reports.backtest import write_report
+from openbell.strategy.exits import TargetTier
+from openbell.strategy.selection import SelectionRules
+from openbell.strategy.timing import EntryTiming
+
+
+@dataclass(frozen=True)
+class BacktestRequest:
+    """The user's options. None means "from the settings"."""
+
+    start: date
+    end: date
+    symbols: tuple[str, ...] | None = None
+    entry: str = "moo"
+    target_pct: Decimal | None = None
+    stop_loss_pct: Decimal | None = None
+    data: str = "demo"
+    equity: Decimal = Decimal(100_000)
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class BacktestOutcome:
+    request: BacktestRequest
+    result: BacktestResult
+    summary: Summary
+    synthetic_note: str
+
+
+def open_source(
+    request: BacktestRequest, settings: Settings, calendar: Calendar
+) -> tuple[BarSource, list[str]]:
+    """The bars to replay and the universe: the bundled demo data, or the local store."""
+    if request.data == "demo":
+        demo = DemoBars(BarStore(demo_root()), calendar, seed=request.seed)
+        return demo, demo.symbols()
+    if request.data == "store":
+        store = BarStore(settings.data.store)
+        names = sorted({row.symbol for row in store.inventory() if row.kind == "minute"})
+        return store, names
+    raise InvalidValue("--data", "'demo' or 'store'", request.data)
+
+
+def _tiers(settings: Settings, target_pct: Decimal | None) -> tuple[TargetTier, ...]:
+    tiers = settings.strategy.tiers()
+    if target_pct is None:
+        return tiers
+    if target_pct <= 0:
+        raise InvalidValue("--target", "a percentage above 0", target_pct)
+    return tuple(replace(t, target_pct=target_pct) for t in tiers)
+
+
+def build_config(
+    request: BacktestRequest, settings: Settings, universe: Sequence[str]
+) -> BacktestConfig:
+    stop = request.stop_loss_pct or settings.strategy.stop_loss_pct
+    if not Decimal(0) < stop < Decimal(100):
+        raise InvalidValue("--stop", "a percentage between 0 and 100", stop)
+    chosen = request.symbols or tuple(universe)
+    unknown = sorted(set(chosen) - set(universe))
+    if unknown:
+        raise InvalidValue(
+            "--symbols", f"symbols with data ({', '.join(universe)})", ", ".join(unknown)
+        )
+    return BacktestConfig(
+        start=request.start,
+        end=request.end,
+        universe=tuple(chosen),
+        plan=settings.day_plan(),
+        rules=SelectionRules(settings.strategy.top_n, _tiers(settings, request.target_pct)),
+        allocation_pct=settings.strategy.allocation_pct,
+        stop_loss_pct=stop,
+        starting_equity=Money(request.equity),
+        timing=EntryTiming.parse(request.entry),
+        protected=settings.protection.symbols(),
+    )
+
+
+def run_request(
+    request: BacktestRequest,
+    settings: Settings,
+    calendar: Calendar,
+    on_day: Callable[[date], None] | None = None,
+) -> BacktestOutcome:
+    """Run one backtest in a scratch ledger."""
+    source, universe = open_source(request, settings, calendar)
+    config = build_config(request, settings, universe)
+    with tempfile.TemporaryDirectory(prefix="openbell-backtest-") as scratch:
+        result = run_backtest(config, calendar, source, Path(scratch) / "ledger.sqlite", on_day)
+    summary = summarize(result.trades)
+    note = ""
+    if summary.synthetic_trades:
+        note = (
+            f"{summary.synthetic_trades} of {summary.trades} trades ran on synthetic "
+            "intraday paths drawn from real daily bars (see ATTRIBUTION.md)."
+        )
+    return BacktestOutcome(request, result, summary, note)
+
+
+def write_outcome(outcome: BacktestOutcome, out: Path) -> Path:
+    """The HTML report and its charts, in ``out``."""
+    request = outcome.request
+    title = (
+        f"openbell backtest {request.start} to {request.end}, entry {request.entry}, "
+        f"data {request.data}"
+    )
+    notes = [n for n in (outcome.synthetic_note,) if n]
+    return write_report(
+        out,
+        title,
+        outcome.result.trades,
+        outcome.summary,
+        float(request.equity),
+        outcome.result.bars,
+        notes,
+    )
