@@ -140,9 +140,17 @@ class _Day:
         self.clock.set(max(self.clock.now(), until))
 
     def _flatten(self, timeline: DayTimeline, day: date) -> None:
+        """Flatten from the flatten time: cancels the venue confirms at once are applied at
+        the same instant, so the market sell goes out at the flatten time itself."""
         at = timeline.flatten
         close = timeline.session.close
-        while not self.manager.flatten() and at < close:
+        while not self.manager.flatten():
+            confirmations = self.broker.events()
+            if confirmations:
+                self.manager.apply(confirmations, day)
+                continue
+            if at >= close:
+                break
             at += _STEP
             self._move(at, day)
         self._move(close, day)
