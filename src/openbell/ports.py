@@ -18,10 +18,12 @@ from openbell.domain.positions import Position
 from openbell.domain.records import (
     Approval,
     Control,
+    EventDraft,
     FillRecord,
     Heartbeat,
     LedgerEvent,
     OrderRecord,
+    ScoreDraft,
     ScoreRecord,
 )
 from openbell.domain.sessions import Session
@@ -178,6 +180,10 @@ class Ledger(Protocol):
         output: Mapping[str, Any],
     ) -> ScoreRecord: ...
 
+    def record_scores(
+        self, trading_day: date, scorer: str, drafts: Sequence[ScoreDraft]
+    ) -> int: ...
+
     def scores(self, trading_day: date) -> Sequence[ScoreRecord]: ...
 
     def request_approval(self, trading_day: date, symbol: Symbol, request: str) -> Approval: ...
@@ -203,5 +209,7 @@ class Ledger(Protocol):
         position_id: int | None = None,
         data: Mapping[str, Any] | None = None,
     ) -> LedgerEvent: ...
+
+    def append_events(self, drafts: Sequence[EventDraft]) -> int: ...
 
     def events(self, *, after_id: int = 0, limit: int = 100) -> Sequence[LedgerEvent]: ...

@@ -31,6 +31,7 @@ from openbell.domain.errors import (
 )
 from openbell.domain.orders import Fill, OrderIntent
 from openbell.domain.positions import Position
+from openbell.domain.records import EventDraft, ScoreDraft
 from openbell.domain.values import Confidence, Money, OrderRef, Price, Quantity, Symbol
 from openbell.ports import Ledger
 
@@ -442,6 +443,34 @@ class TestJournal:
         )
         assert record.inputs == {"gap_pct": 4.2}
         assert [s.score_id for s in ledger.scores(DAY)] == [record.score_id]
+
+    def test_scores_and_events_in_batches(self, ledger: Ledger) -> None:
+        kept = ledger.record_scores(
+            DAY,
+            "rules",
+            [
+                ScoreDraft(Symbol("WULF"), Confidence(Decimal("0.86")), {"gap_pct": "4"}, {}),
+                ScoreDraft(Symbol("RCAT"), Confidence(Decimal("0.5")), {}, {"reason": "flat"}),
+            ],
+        )
+        assert kept == 2
+        assert [(s.symbol.value, s.scorer) for s in ledger.scores(DAY)] == [
+            ("WULF", "rules"),
+            ("RCAT", "rules"),
+        ]
+        assert (
+            ledger.append_events(
+                [
+                    EventDraft("SKIPPED", "ranked below", Symbol("RCAT")),
+                    EventDraft("NOTE", "two", position_id=4),
+                ]
+            )
+            == 2
+        )
+        assert [(e.kind, e.message) for e in ledger.events()] == [
+            ("SKIPPED", "ranked below"),
+            ("NOTE", "two"),
+        ]
 
     def test_approvals_are_decided_once(self, ledger: Ledger) -> None:
         request = ledger.request_approval(DAY, Symbol("RCAT"), "rescan entry RCAT 100 shares")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 
 import numpy as np
@@ -15,7 +15,6 @@ from openbell.domain.values import Price, Symbol
 
 ATR_DAYS = 14
 VOLUME_DAYS = 20
-_LOOKBACK = timedelta(days=45)  # calendar days that hold 20+ sessions
 
 
 def _price(value: float) -> Price:
@@ -43,6 +42,13 @@ class BarMarketData:
     def __init__(self, source: BarSource, universe: Sequence[str]) -> None:
         self._source = source
         self._universe = list(universe)
+        self._daily: dict[str, DailyBars | None] = {}
+
+    def _daily_of(self, name: str) -> DailyBars | None:
+        """The symbol's whole daily series, read once (history is sliced by day)."""
+        if name not in self._daily:
+            self._daily[name] = self._source.daily(name)
+        return self._daily[name]
 
     def premarket_features(
         self, trading_day: date, at: datetime, symbols: Sequence[Symbol] | None = None
@@ -56,7 +62,7 @@ class BarMarketData:
         return rows
 
     def _features(self, name: str, day: date, at: datetime) -> PremarketFeatures | None:
-        daily = self._source.daily(name, day - _LOOKBACK, day - timedelta(days=1))
+        daily = self._daily_of(name)
         rows = _history(daily, day) if daily is not None else None
         if daily is None or rows is None:
             return None

@@ -31,13 +31,17 @@ def _check_ohlc(what: str, o: F64, h: F64, lo: F64, c: F64, v: F64) -> None:
         raise InvalidValue(
             what, "equal-length open/high/low/close/volume columns", "ragged columns"
         )
-    prices = np.stack([o, h, lo, c]) if n else np.zeros((4, 0))
-    if n and (not np.isfinite(prices).all() or (prices <= 0).any()):
+    if n == 0:
+        return
+    # NaN fails every comparison, so "not (x > 0)" catches missing prices too.
+    if not (lo > 0).all() or not np.isfinite(h).all():
         raise InvalidValue(what, "finite prices above 0", "a non-positive or missing price")
-    if n and ((h < np.maximum(o, c) - 1e-9).any() or (lo > np.minimum(o, c) + 1e-9).any()):
-        bad = int(np.argmax((h < np.maximum(o, c) - 1e-9) | (lo > np.minimum(o, c) + 1e-9)))
-        raise InvalidValue(what, "low <= open, close <= high on every bar", f"bar {bad}")
-    if n and (not np.isfinite(v).all() or (v < 0).any()):
+    bad = (h < np.maximum(o, c) - 1e-9) | (lo > np.minimum(o, c) + 1e-9)
+    if bad.any():
+        raise InvalidValue(
+            what, "low <= open, close <= high on every bar", f"bar {int(np.argmax(bad))}"
+        )
+    if not (v >= 0).all():
         raise InvalidValue(what, "volumes of 0 or more", "a negative or missing volume")
 
 
@@ -116,6 +120,9 @@ class DailyBars:
 
     def row(self, day: date) -> int | None:
         """The index of ``day``, or None if the series has no bar for it."""
+        if not self._index and len(self.days):
+            for i, known in enumerate(self.days.astype("datetime64[D]").tolist()):
+                self._index[known] = i
         return self._index.get(day)
 
 

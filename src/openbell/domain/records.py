@@ -107,3 +107,24 @@ class Approval:
     requested_at: datetime
     decided_at: datetime | None = None
     decided_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventDraft:
+    """An event to append (the ledger assigns its id, time and process)."""
+
+    kind: str
+    message: str
+    symbol: Symbol | None = None
+    position_id: int | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreDraft:
+    """A scorer decision to record (the ledger assigns its id and time)."""
+
+    symbol: Symbol
+    confidence: Confidence
+    inputs: Mapping[str, Any]
+    output: Mapping[str, Any]

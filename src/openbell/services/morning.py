@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from openbell.domain.enums import PositionRole
 from openbell.domain.positions import Position
+from openbell.domain.records import EventDraft, ScoreDraft
 from openbell.domain.values import Money, Symbol
 from openbell.ports import Ledger, MarketData, Scorer
 from openbell.strategy.selection import Exclusions, Selection, SelectionRules, select
@@ -38,28 +39,33 @@ def plan_the_morning(
     """Score the universe, keep every score, select the picks and plan them in the ledger."""
     features = market.premarket_features(trading_day, at, universe)
     candidates = scorer.score(features)
-    for row, candidate in zip(features, candidates, strict=True):
-        ledger.record_score(
-            trading_day,
-            candidate.symbol,
-            scorer.name,
-            candidate.confidence,
-            {
-                "gap_pct": str(row.gap_pct),
-                "relative_volume": str(row.relative_volume),
-                "atr_pct": str(row.atr_pct),
-                "last_price": str(row.last_price),
-            },
-            {"reason": candidate.reason},
-        )
+    ledger.record_scores(
+        trading_day,
+        scorer.name,
+        [
+            ScoreDraft(
+                candidate.symbol,
+                candidate.confidence,
+                {
+                    "gap_pct": str(row.gap_pct),
+                    "relative_volume": str(row.relative_volume),
+                    "atr_pct": str(row.atr_pct),
+                    "last_price": str(row.last_price),
+                },
+                {"reason": candidate.reason},
+            )
+            for row, candidate in zip(features, candidates, strict=True)
+        ],
+    )
     excluded = Exclusions(
         protected=protected,
         active=frozenset(p.symbol for p in ledger.active_positions()),
         closed_today=frozenset(p.symbol for p in ledger.closed_positions(trading_day)),
     )
     selection = select(candidates, rules, excluded)
-    for skip in selection.skipped:
-        ledger.append_event("SKIPPED", skip.reason, symbol=skip.symbol)
+    ledger.append_events(
+        [EventDraft("SKIPPED", s.reason, symbol=s.symbol) for s in selection.skipped]
+    )
     prices = [pick.candidate.reference_price for pick in selection.picks]
     planned = []
     for pick, shares in zip(

@@ -10,7 +10,15 @@ from typing import Any
 from openbell.adapters.sqlite import rows
 from openbell.adapters.sqlite.core import LedgerCore
 from openbell.domain.errors import Conflict, InvalidValue, NotFound
-from openbell.domain.records import Approval, Control, Heartbeat, LedgerEvent, ScoreRecord
+from openbell.domain.records import (
+    Approval,
+    Control,
+    EventDraft,
+    Heartbeat,
+    LedgerEvent,
+    ScoreDraft,
+    ScoreRecord,
+)
 from openbell.domain.values import Confidence, Symbol
 
 CONTROL_NAMES = ("kill_switch", "entries_paused")
@@ -48,6 +56,28 @@ class LedgerJournal(LedgerCore):
                 "SELECT * FROM scores WHERE score_id = ?", (cursor.lastrowid,)
             ).fetchone()
         return rows.score_from(row)
+
+    def record_scores(self, trading_day: date, scorer: str, drafts: Sequence[ScoreDraft]) -> int:
+        """Keep many scorer decisions in one transaction; return how many were kept."""
+        now = self._now_text()
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO scores (trading_day, symbol, scorer, confidence, inputs, output, "
+                "scored_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        trading_day.isoformat(),
+                        str(d.symbol),
+                        scorer,
+                        str(d.confidence.value),
+                        rows.to_json(d.inputs),
+                        rows.to_json(d.output),
+                        now,
+                    )
+                    for d in drafts
+                ],
+            )
+        return len(drafts)
 
     def scores(self, trading_day: date) -> Sequence[ScoreRecord]:
         cursor = self._conn.execute(
@@ -166,6 +196,19 @@ class LedgerJournal(LedgerCore):
         with self._write():
             event_id = self._event(kind, message, symbol=symbol, position_id=position_id, data=data)
         return self.events(after_id=event_id - 1, limit=1)[0]
+
+    def append_events(self, drafts: Sequence[EventDraft]) -> int:
+        """Append many events in one transaction, in order; return how many."""
+        with self._write():
+            for draft in drafts:
+                self._event(
+                    draft.kind,
+                    draft.message,
+                    symbol=draft.symbol,
+                    position_id=draft.position_id,
+                    data=draft.data,
+                )
+        return len(drafts)
 
     def events(self, *, after_id: int = 0, limit: int = 100) -> Sequence[LedgerEvent]:
         """Events with ids above ``after_id``, oldest first, at most ``limit`` of them."""
