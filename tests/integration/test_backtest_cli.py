@@ -1,0 +1,182 @@
+"""`openbell backtest`, `backtest sweep` and `data` as a user runs them, on real files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from openbell.cli import EXIT_REFUSED, app
+
+runner = CliRunner()
+REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def invoke(args: list[str], tmp_path: Path) -> tuple[int, str, str]:
+    env = {
+        "OPENBELL__DATA__STORE": str(tmp_path / "bars"),
+        "COLUMNS": "220",
+        "OPENBELL__LEDGER__PATH": str(tmp_path / "ledger.sqlite"),
+    }
+    old = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        result = runner.invoke(app, args, env=env)
+    finally:
+        os.chdir(old)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_backtest_on_the_bundled_demo_data_writes_its_report(tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    code, stdout, stderr = invoke(
+        [
+            "backtest",
+            "--from",
+            "2016-04-25",
+            "--to",
+            "2016-04-29",
+            "--out",
+            str(out),
+            "--format",
+            "json",
+        ],
+        tmp_path,
+    )
+    assert code == 0, stderr
+    result = json.loads(stdout)
+    summary, trades = result["summary"], result["trades"]
+    assert summary["trades"] == len(trades) > 0
+    rounding = 0.005 * len(trades)  # each row shows its P&L to the cent
+    assert sum(float(t["pnl"]) for t in trades) == pytest.approx(
+        float(summary["pnl"]), abs=rounding
+    )
+    assert all(t["reason"] in ("TARGET", "STOP", "FLATTEN") for t in trades)
+    assert summary["synthetic_trades"] == sum(t["path"] == "synthetic" for t in trades)
+    assert "synthetic intraday paths" in result["note"]
+    assert (out / "equity.png").read_bytes().startswith(PNG)
+    charts = sorted((out / "charts").glob("*.png"))
+    assert len(charts) == len(trades)
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "Summary" in page and page.count("data:image/png;base64") == len(trades) + 1
+
+
+def test_late_entry_and_moo_differ_on_the_same_days(tmp_path: Path) -> None:
+    results = {}
+    for entry in ("moo", "late:60m"):
+        code, stdout, stderr = invoke(
+            [
+                "backtest",
+                "--from",
+                "2016-04-25",
+                "--to",
+                "2016-04-29",
+                "--entry",
+                entry,
+                "--out",
+                str(tmp_path / entry),
+                "-f",
+                "json",
+            ],
+            tmp_path,
+        )
+        assert code == 0, stderr
+        results[entry] = json.loads(stdout)["trades"]
+    assert {t["entry"] for t in results["moo"]} == {"09:30"}
+    assert {t["entry"] for t in results["late:60m"]} == {"10:30"}
+
+
+def test_bad_backtest_options_are_refused(tmp_path: Path) -> None:
+    for args, word in (
+        (["--entry", "soon"], "late:60m"),
+        (["--symbols", "NOPE"], "NOPE"),
+        (["--stop", "abc"], "--stop"),
+        (["--from", "2016-13-01"], "YYYY-MM-DD"),
+        (["--data", "cloud"], "demo"),
+    ):
+        code, _, stderr = invoke(["backtest", *args, "--out", str(tmp_path / "x")], tmp_path)
+        assert code in (EXIT_REFUSED, 2), (args, stderr)
+        assert word in stderr, (args, stderr)
+
+
+def test_sweep_runs_a_grid_in_parallel_and_writes_a_heatmap(tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    code, _, stderr = invoke(
+        [
+            "backtest",
+            "sweep",
+            "--from",
+            "2016-04-25",
+            "--to",
+            "2016-04-27",
+            "--targets",
+            "1.8,2.6",
+            "--stops",
+            "0.9",
+            "--entries",
+            "moo,late:30m",
+            "--workers",
+            "2",
+            "--out",
+            str(out),
+        ],
+        tmp_path,
+    )
+    assert code == 0, stderr
+    with (out / "sweep.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["entry"], r["target_pct"]) for r in rows] == [
+        ("moo", "1.8"),
+        ("moo", "2.6"),
+        ("late:30m", "1.8"),
+        ("late:30m", "2.6"),
+    ]
+    assert (out / "heatmap.png").read_bytes().startswith(PNG)
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="real data not found")
+def test_data_import_then_list_then_backtest_from_the_store(tmp_path: Path) -> None:
+    files = [
+        REAL / "react-stockcharts" / "AAPL_INTRA_DAY.tsv",
+        REAL / "lean" / "equity" / "usa" / "daily" / "aapl.zip",
+    ]
+    code, stdout, stderr = invoke(["data", "import", *map(str, files)], tmp_path)
+    assert code == 0, stderr
+    assert "21 symbol-days" in stdout
+    code, stdout, _ = invoke(["data", "list", "--format", "json"], tmp_path)
+    kinds = {(r["symbol"], r["kind"], r["basis"]) for r in json.loads(stdout)}
+    assert kinds == {("AAPL", "minute", "raw"), ("AAPL", "daily", "raw")}
+    code, stdout, stderr = invoke(
+        [
+            "backtest",
+            "--data",
+            "store",
+            "--from",
+            "2016-04-27",
+            "--to",
+            "2016-04-27",
+            "--target",
+            "1.0",
+            "--stop",
+            "0.5",
+            "--out",
+            str(tmp_path / "r"),
+            "-f",
+            "json",
+        ],
+        tmp_path,
+    )
+    assert code == 0, stderr
+
+
+def test_a_bad_bar_file_is_refused_with_its_line(tmp_path: Path) -> None:
+    bad = tmp_path / "nt-spy-minute-bad.csv"
+    bad.write_text("20110103 143100;126.71;126.79;126.7;126.75;1000\n20110103 143200;oops\n")
+    code, _, stderr = invoke(["data", "import", str(bad)], tmp_path)
+    assert code == EXIT_REFUSED
+    assert "line 2" in stderr
