@@ -36,6 +36,7 @@ check: $(STAMP)
 ## Benchmarks print their figures; they never fail on speed.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ledger.py
+	$(BIN)/python benchmarks/backtest.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage var/
