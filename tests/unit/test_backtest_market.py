@@ -75,3 +75,11 @@ def test_memory_source_slices_daily_bars_by_date() -> None:
     assert source.daily("WULF", DAY, DAY) is None
     assert source.daily("NOPE") is None
     assert source.day("WULF", DAY) is None
+
+
+def test_a_scan_the_morning_after_the_last_daily_bar_uses_all_of_it() -> None:
+    source = MemoryBars(daily=[daily("WULF", [10.0] * 24 + [11.0])])  # ends the day before
+    scan = datetime.combine(DAY, time(8, 30), NEW_YORK)
+    (row,) = BarMarketData(source, ["WULF"]).premarket_features(DAY, scan)
+    assert row.previous_close.value == Decimal(11)
+    assert row.average_daily_volume == 1_000_000

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
 import numpy as np
+import numpy.typing as npt
 
 from openbell.bars.frame import DailyBars, to_ns
 from openbell.bars.source import BarSource
@@ -15,62 +17,94 @@ from openbell.domain.values import Price, Symbol
 
 ATR_DAYS = 14
 VOLUME_DAYS = 20
+_F64 = npt.NDArray[np.float64]
 
 
 def _price(value: float) -> Price:
     return Price(Decimal(repr(round(float(value), 4))))
 
 
-def _history(daily: DailyBars, day: date) -> slice | None:
-    """The rows strictly before ``day`` (at most the last 20), or None if fewer than 2."""
-    days = daily.days.astype("datetime64[D]")
-    end = int(np.searchsorted(days, np.datetime64(day, "D"), side="left"))
-    start = max(0, end - VOLUME_DAYS)
-    return slice(start, end) if end - start >= 2 else None
+def _trailing_mean(values: _F64, window: int) -> _F64:
+    """Position i (0..len): the mean of the up to ``window`` values before it (NaN at 0)."""
+    sums = np.concatenate([[0.0], np.cumsum(values)])
+    ends = np.arange(len(values) + 1)
+    starts = np.maximum(0, ends - window)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray((sums[ends] - sums[starts]) / (ends - starts), dtype=np.float64)
 
 
-def _atr_pct(daily: DailyBars, rows: slice) -> float:
-    high, low, close = daily.high[rows], daily.low[rows], daily.close[rows]
-    previous = np.concatenate([[close[0]], close[:-1]])
-    true_range = np.maximum(high - low, np.maximum(abs(high - previous), abs(low - previous)))
-    return float(true_range[-ATR_DAYS:].mean() / close[-1] * 100)
+@dataclass(frozen=True)
+class _History:
+    """For each position i of a daily series (0..len), what was known before row i opened:
+    the close of row i-1, the 20-day average volume and the 14-day ATR as % of that close.
+    Position len describes the day after the series ends (today, before its bar exists)."""
+
+    days: npt.NDArray[np.datetime64]
+    previous_close: _F64
+    average_volume: _F64
+    atr_pct: _F64
+
+    @classmethod
+    def of(cls, daily: DailyBars) -> _History:
+        high, low, close = daily.high, daily.low, daily.close
+        before = np.concatenate([[close[0]], close[:-1]])
+        true_range = np.maximum(high - low, np.maximum(abs(high - before), abs(low - before)))
+        previous = np.concatenate([[np.nan], close])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            atr_pct = _trailing_mean(true_range, ATR_DAYS) / previous * 100
+        return cls(
+            daily.days.astype("datetime64[D]"),
+            previous,
+            _trailing_mean(daily.volume, VOLUME_DAYS),
+            atr_pct,
+        )
+
+    def position(self, day: date) -> int | None:
+        """The position describing ``day``, if at least two sessions came before it."""
+        found = int(np.searchsorted(self.days, np.datetime64(day, "D"), side="left"))
+        return found if found >= 2 else None
 
 
 class BarMarketData:
-    """The MarketData port over a bar source: what a scanner could have known at ``at``."""
+    """The MarketData port over a bar source: what a scanner could have known at ``at``.
+
+    Each symbol's daily history is read once and turned into per-day arrays (previous close,
+    20-day average volume, 14-day ATR as % of the close), so a morning's scan is lookups.
+    """
 
     def __init__(self, source: BarSource, universe: Sequence[str]) -> None:
         self._source = source
         self._universe = list(universe)
-        self._daily: dict[str, DailyBars | None] = {}
+        self._history: dict[str, _History | None] = {}
 
-    def _daily_of(self, name: str) -> DailyBars | None:
-        """The symbol's whole daily series, read once (history is sliced by day)."""
-        if name not in self._daily:
-            self._daily[name] = self._source.daily(name)
-        return self._daily[name]
+    def _history_of(self, name: str) -> _History | None:
+        if name not in self._history:
+            daily = self._source.daily(name)
+            self._history[name] = None if daily is None or len(daily) < 2 else _History.of(daily)
+        return self._history[name]
 
     def premarket_features(
         self, trading_day: date, at: datetime, symbols: Sequence[Symbol] | None = None
     ) -> list[PremarketFeatures]:
         names = [s.value for s in symbols] if symbols is not None else self._universe
+        cutoff = to_ns(at)
         rows = []
         for name in names:
-            row = self._features(name, trading_day, at)
+            row = self._features(name, trading_day, cutoff)
             if row is not None:
                 rows.append(row)
         return rows
 
-    def _features(self, name: str, day: date, at: datetime) -> PremarketFeatures | None:
-        daily = self._daily_of(name)
-        rows = _history(daily, day) if daily is not None else None
-        if daily is None or rows is None:
+    def _features(self, name: str, day: date, cutoff_ns: int) -> PremarketFeatures | None:
+        history = self._history_of(name)
+        i = history.position(day) if history is not None else None
+        if history is None or i is None:
             return None
-        previous_close = float(daily.close[rows][-1])
+        previous_close = float(history.previous_close[i])
         last, volume = previous_close, 0.0
         bars = self._source.day(name, day)
         if bars is not None:
-            seen = bars.start_ns + bars.resolution_s * 1_000_000_000 <= to_ns(at)
+            seen = bars.start_ns + bars.resolution_s * 1_000_000_000 <= cutoff_ns
             if seen.any():
                 last = float(bars.close[seen][-1])
                 volume = float(bars.volume[seen].sum())
@@ -79,6 +113,6 @@ class BarMarketData:
             _price(previous_close),
             _price(last),
             Decimal(int(volume)),
-            Decimal(int(daily.volume[rows].mean())),
-            Decimal(repr(round(_atr_pct(daily, rows), 4))),
+            Decimal(int(history.average_volume[i])),
+            Decimal(repr(round(float(history.atr_pct[i]), 4))),
         )
