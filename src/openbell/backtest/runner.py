@@ -106,8 +106,10 @@ class _Day:
             stop_loss_pct=self.config.stop_loss_pct,
             protected=self.config.protected,
         )
-        bars = self._bars(day, [p.symbol.value for p in plan.planned])
-        self.broker.load_day(session, bars)
+        names = [p.symbol.value for p in plan.planned]
+        bars = self._bars(day, names)
+        # 1-second bars, where the source has them, settle which of target and stop came first.
+        self.broker.load_day(session, bars, self._bars(day, names, resolution_s=1))
         self._move(timeline.scan, day)
         entry_at = self.config.timing.submit_at(timeline)
         self._move(entry_at, day)
@@ -126,8 +128,10 @@ class _Day:
         if plan.planned and not bars:
             result.days_without_data.append(day)
 
-    def _bars(self, day: date, symbols: Sequence[str]) -> dict[str, DayBars]:
-        loaded = {name: self.source.day(name, day) for name in symbols}
+    def _bars(
+        self, day: date, symbols: Sequence[str], resolution_s: int = 60
+    ) -> dict[str, DayBars]:
+        loaded = {name: self.source.day(name, day, resolution_s) for name in symbols}
         return {name: bars for name, bars in loaded.items() if bars is not None}
 
     def _move(self, until: datetime, day: date) -> None:
