@@ -47,7 +47,8 @@ def _sessions(calendar: ExchangeCalendar, first: date, count: int) -> list[Sessi
 
 
 def generate(symbols: int, sessions: list[Session], seed: int) -> MemoryBars:
-    """One vectorised draw: ``symbols x days x 390`` minutes of a gapping random walk."""
+    """One vectorised draw: ``symbols x days`` of two pre-market bars and 390 minutes of a
+    gapping random walk. Each DayBars is a view into the big arrays (no copies)."""
     rng = np.random.default_rng(seed)
     days = len(sessions)
     gaps = rng.normal(0.0, 0.02, (symbols, days, 1))
@@ -69,23 +70,28 @@ def generate(symbols: int, sessions: list[Session], seed: int) -> MemoryBars:
             for i, n in enumerate(names)
         ]
     )
-    minute = np.arange(MINUTES, dtype=np.int64) * 60_000_000_000
+    # Two pre-market prints at the day's opening price (05:30 and 08:00), then the session.
+    with_pre = [
+        np.concatenate([np.repeat(a[:, :, :1], 2, axis=2), a], axis=2)
+        for a in (opens, highs, lows, closes)
+    ]
+    pre_volume = np.broadcast_to([200_000.0, 300_000.0], (symbols, days, 2))
+    all_volume = np.concatenate([pre_volume, volume], axis=2)
+    offsets = np.concatenate([[-14_400, -5_400], np.arange(MINUTES) * 60]).astype(np.int64)
     for d, session in enumerate(sessions):
-        starts = to_ns(session.open) + minute
-        pre = np.array([starts[0] - 14_400_000_000_000, starts[0] - 5_400_000_000_000])
+        starts = to_ns(session.open) + offsets * 1_000_000_000
         for i, name in enumerate(names):
-            pre_px = np.full(2, opens[i, d, 0])
             source.add_day(
                 DayBars(
                     name,
                     session.trading_day,
                     60,
-                    np.concatenate([pre, starts]),
-                    np.concatenate([pre_px, opens[i, d]]),
-                    np.concatenate([pre_px, highs[i, d]]),
-                    np.concatenate([pre_px, lows[i, d]]),
-                    np.concatenate([pre_px, closes[i, d]]),
-                    np.concatenate([[200_000.0, 300_000.0], volume[i, d]]),
+                    starts,
+                    with_pre[0][i, d],
+                    with_pre[1][i, d],
+                    with_pre[2][i, d],
+                    with_pre[3][i, d],
+                    all_volume[i, d],
                     synthetic=True,
                     source="benchmark",
                 )
