@@ -16,9 +16,11 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
-## The main job: a simulated trading day and its report.
+## The main job: a simulated trading day and its report. Until the simulated gateway lands
+## (issue 4) it rehearses the day on the real parts, then backtests a week of bundled data.
 run: $(STAMP)
 	$(BIN)/openbell run
+	$(BIN)/openbell backtest --from 2016-04-25 --to 2016-04-29
 
 ## The whole test suite (static checks first).
 ## The pure core (domain, strategy) must stay fully covered by tests.
