@@ -51,47 +51,48 @@ def generate(symbols: int, sessions: list[Session], seed: int) -> MemoryBars:
     gapping random walk. Each DayBars is a view into the big arrays (no copies)."""
     rng = np.random.default_rng(seed)
     days = len(sessions)
+    width = MINUTES + 2  # two pre-market prints at the opening price, then the session
     gaps = rng.normal(0.0, 0.02, (symbols, days, 1))
     steps = rng.normal(0.0, 0.0012, (symbols, days, MINUTES))
     steps[:, :, :1] += gaps
     level = 20.0 + 180.0 * rng.random((symbols, 1, 1))
-    closes = level * np.exp(np.cumsum(steps.reshape(symbols, -1), axis=1)).reshape(steps.shape)
-    opens = np.concatenate(
-        [closes[:, :, :1] / np.exp(steps[:, :, :1] - gaps), closes[:, :, :-1]], axis=2
-    )
+    o, h, lo, c = (np.empty((symbols, days, width)) for _ in range(4))
+    c[:, :, 2:] = level * np.exp(np.cumsum(steps.reshape(symbols, -1), axis=1)).reshape(steps.shape)
+    o[:, :, 3:] = c[:, :, 2:-1]
+    o[:, :, 2] = c[:, :, 2] / np.exp(steps[:, :, 0] - gaps[:, :, 0])
+    for column in (0, 1):
+        o[:, :, column] = h[:, :, column] = lo[:, :, column] = c[:, :, column] = o[:, :, 2]
     wiggle = np.abs(rng.normal(0.0, 0.0008, (2, symbols, days, MINUTES)))
-    highs = np.maximum(opens, closes) * (1 + wiggle[0])
-    lows = np.minimum(opens, closes) * (1 - wiggle[1])
-    volume = rng.integers(1_000, 50_000, (symbols, days, MINUTES)).astype(np.float64)
+    h[:, :, 2:] = np.maximum(o[:, :, 2:], c[:, :, 2:]) * (1 + wiggle[0])
+    lo[:, :, 2:] = np.minimum(o[:, :, 2:], c[:, :, 2:]) * (1 - wiggle[1])
+    v = np.empty((symbols, days, width))
+    v[:, :, 2:] = rng.integers(1_000, 50_000, (symbols, days, MINUTES))
+    v[:, :, 0], v[:, :, 1] = 200_000.0, 300_000.0
     names = [f"S{i:03d}" for i in range(symbols)]
+    rth = slice(2, None)
     source = MemoryBars(
         daily=[
-            _daily(n, sessions, opens[i], highs[i], lows[i], closes[i], volume[i])
+            _daily(
+                n, sessions, o[i, :, rth], h[i, :, rth], lo[i, :, rth], c[i, :, rth], v[i, :, rth]
+            )
             for i, n in enumerate(names)
         ]
     )
-    # Two pre-market prints at the day's opening price (05:30 and 08:00), then the session.
-    with_pre = [
-        np.concatenate([np.repeat(a[:, :, :1], 2, axis=2), a], axis=2)
-        for a in (opens, highs, lows, closes)
-    ]
-    pre_volume = np.broadcast_to([200_000.0, 300_000.0], (symbols, days, 2))
-    all_volume = np.concatenate([pre_volume, volume], axis=2)
     offsets = np.concatenate([[-14_400, -5_400], np.arange(MINUTES) * 60]).astype(np.int64)
     for d, session in enumerate(sessions):
         starts = to_ns(session.open) + offsets * 1_000_000_000
         for i, name in enumerate(names):
             source.add_day(
-                DayBars(
+                DayBars.trusted(
                     name,
                     session.trading_day,
                     60,
                     starts,
-                    with_pre[0][i, d],
-                    with_pre[1][i, d],
-                    with_pre[2][i, d],
-                    with_pre[3][i, d],
-                    all_volume[i, d],
+                    o[i, d],
+                    h[i, d],
+                    lo[i, d],
+                    c[i, d],
+                    v[i, d],
                     synthetic=True,
                     source="benchmark",
                 )

@@ -25,7 +25,13 @@ from openbell.domain.values import Confidence, Money, OrderRef, Price, Quantity,
 from openbell.strategy.exits import TargetTier
 from openbell.strategy.management import day_is_done, exit_orders, flatten_order, must_flatten
 from openbell.strategy.schedule import DayPlan
-from openbell.strategy.scoring import RuleScorer, gap_score, range_score, rule_confidence
+from openbell.strategy.scoring import (
+    RuleScorer,
+    gap_score,
+    range_score,
+    rule_confidence,
+    volume_score,
+)
 from openbell.strategy.selection import Exclusions, SelectionRules, select
 from openbell.strategy.sizing import shares_per_pick
 from openbell.strategy.timing import EntryTiming
@@ -201,12 +207,14 @@ class TestRuleScorer:
             )
 
     def test_score_parts(self) -> None:
-        assert gap_score(Decimal(-2)) == 0
-        assert gap_score(Decimal(3)) == Decimal("0.5")
-        assert gap_score(Decimal(8)) == 1
-        assert gap_score(Decimal(15)) == Decimal("0.5")
-        assert gap_score(Decimal(25)) == 0
-        assert range_score(Decimal(8)) == 1
+        assert gap_score(-2.0) == 0
+        assert gap_score(3.0) == 0.5
+        assert gap_score(8.0) == 1
+        assert gap_score(15.0) == 0.5
+        assert gap_score(25.0) == 0
+        assert range_score(8.0) == 1
+        assert volume_score(0.0) == 0
+        assert volume_score(0.1) == pytest.approx(0.5207, abs=1e-4)
 
     def test_a_strong_gap_with_volume_earns_the_top_tier(self) -> None:
         strong, reason = rule_confidence(features("10.60", "200000", "4"))

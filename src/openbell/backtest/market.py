@@ -104,10 +104,13 @@ class BarMarketData:
         last, volume = previous_close, 0.0
         bars = self._source.day(name, day)
         if bars is not None:
-            seen = bars.start_ns + bars.resolution_s * 1_000_000_000 <= cutoff_ns
-            if seen.any():
-                last = float(bars.close[seen][-1])
-                volume = float(bars.volume[seen].sum())
+            # bars that had ended by the cutoff: those starting one bar length before it
+            seen = int(
+                np.searchsorted(bars.start_ns, cutoff_ns - bars.resolution_s * 10**9, side="right")
+            )
+            if seen:
+                last = float(bars.close[seen - 1])
+                volume = float(bars.volume[:seen].sum())
         return PremarketFeatures(
             Symbol(name),
             _price(previous_close),

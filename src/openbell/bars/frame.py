@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -72,6 +72,21 @@ class DayBars:
         if len(self.start_ns) > 1 and (np.diff(self.start_ns) <= 0).any():
             at = int(np.argmax(np.diff(self.start_ns) <= 0)) + 1
             raise InvalidValue(what, "strictly increasing bar starts", f"bar {at} out of order")
+
+    @classmethod
+    def trusted(cls, *args: object, **kwargs: object) -> DayBars:
+        """Build without the checks, for producers that guarantee them by construction.
+
+        Only code that draws bars itself may use this (the benchmark's generator); bars read
+        from files always go through the checks.
+        """
+        bars = object.__new__(cls)
+        names = [f.name for f in fields(cls)]
+        values = dict(zip(names, args, strict=False)) | kwargs
+        for name in names:
+            default = cls.__dataclass_fields__[name].default
+            object.__setattr__(bars, name, values.get(name, default))
+        return bars
 
     def __len__(self) -> int:
         return len(self.start_ns)

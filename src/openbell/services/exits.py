@@ -16,6 +16,7 @@ from openbell.domain.errors import NotFound
 from openbell.domain.orders import Fill
 from openbell.domain.positions import Position
 from openbell.domain.records import OrderRecord
+from openbell.domain.values import OrderRef
 from openbell.ports import Broker, Ledger
 from openbell.strategy.exits import exit_prices
 from openbell.strategy.management import exit_orders, flatten_order
@@ -30,12 +31,13 @@ class ExitManager:
         self._ledger = ledger
         self._broker = broker
         self._cancel_requested: set[str] = set()
+        self._roles: dict[OrderRef, OrderRole] = {}  # an order's role never changes
 
     def apply(self, events: Iterable[BrokerEvent], trading_day: date) -> None:
         """Record each event, oldest first; protect a position after each entry fill."""
         for event in events:
-            order = self._our_order(event)
-            if order is None:
+            role = self._role_of(event)
+            if role is None:
                 continue
             if isinstance(event, OrderUpdate):
                 self._ledger.update_order(
@@ -44,21 +46,27 @@ class ExitManager:
                     reason=event.reason,
                     broker_order_id=event.broker_order_id,
                 )
-            elif order.role is OrderRole.ENTRY:
+            elif role is OrderRole.ENTRY:
                 position = self._ledger.record_entry_fill(event)
                 self.protect(position)
             else:
                 self._ledger.record_exit_fill(event, trading_day)
 
-    def _our_order(self, event: BrokerEvent) -> OrderRecord | None:
+    def _role_of(self, event: BrokerEvent) -> OrderRole | None:
+        """The role of our order the event is about, or None (logged) if it is not ours."""
+        known = self._roles.get(event.order_ref)
+        if known is not None:
+            return known
         try:
-            return self._ledger.order(event.order_ref)
+            role = self._ledger.order(event.order_ref).role
         except NotFound:
             kind = "fill" if isinstance(event, Fill) else "order update"
             self._ledger.append_event(
                 "FOREIGN", f"ignored a {kind} for {event.order_ref}: not an order openbell placed"
             )
             return None
+        self._roles[event.order_ref] = role
+        return role
 
     def protect(self, position: Position) -> None:
         """Place a target and a stop (one OCA group) for every share the position holds."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date
 
 from openbell.adapters.sqlite import rows
@@ -67,7 +68,7 @@ class SqliteLedger(LedgerQueries, LedgerJournal):
             self._check_order_fits(position, intent)
             if intent.role is OrderRole.ENTRY:
                 self._store(position.submit_entry())
-            self._insert_order(position_id, intent, owner)
+            recorded = self._insert_order(position_id, intent, owner)
             self._event(
                 "ORDER_RECORDED",
                 f"{intent.role} {intent.side} {intent.quantity} {intent.order_type}/"
@@ -76,7 +77,7 @@ class SqliteLedger(LedgerQueries, LedgerJournal):
                 position_id=position_id,
                 data={"order_ref": str(intent.order_ref)},
             )
-            return self._order(intent.order_ref)
+            return recorded
 
         return self._command(f"record order {intent.order_ref}", intent.symbol, body)
 
@@ -118,8 +119,9 @@ class SqliteLedger(LedgerQueries, LedgerJournal):
         groups[key] = max(groups.get(key, 0), intent.quantity.value)
         return sum(groups.values())
 
-    def _insert_order(self, position_id: int, intent: OrderIntent, owner: str) -> None:
-        now = self._now_text()
+    def _insert_order(self, position_id: int, intent: OrderIntent, owner: str) -> OrderRecord:
+        at = self._clock.now()
+        now = at.isoformat()
         try:
             self._conn.execute(
                 "INSERT INTO orders (order_ref, position_id, symbol, role, side, quantity, "
@@ -147,6 +149,24 @@ class SqliteLedger(LedgerQueries, LedgerJournal):
             raise Conflict(
                 f"order_ref {intent.order_ref}: expected a new reference, found it already recorded"
             ) from None
+        return OrderRecord(
+            intent.order_ref,
+            position_id,
+            intent.symbol,
+            intent.role,
+            intent.side,
+            intent.quantity,
+            0,
+            intent.order_type,
+            intent.time_in_force,
+            OrderStatus.PENDING,
+            owner,
+            at,
+            at,
+            intent.limit_price,
+            intent.stop_price,
+            intent.oca_group,
+        )
 
     def update_order(
         self,
@@ -162,29 +182,37 @@ class SqliteLedger(LedgerQueries, LedgerJournal):
 
         def body() -> OrderRecord:
             order = self._order(order_ref)
-            new_status = next_order_status(order.status, status)
+            updated = replace(
+                order,
+                status=next_order_status(order.status, status),
+                status_reason=reason or order.status_reason,
+                broker_order_id=order.broker_order_id
+                if broker_order_id is None
+                else broker_order_id,
+                perm_id=order.perm_id if perm_id is None else perm_id,
+                updated_at=self._clock.now(),
+            )
             self._conn.execute(
-                "UPDATE orders SET status = ?, status_reason = ?, "
-                "broker_order_id = coalesce(?, broker_order_id), perm_id = coalesce(?, perm_id), "
-                "updated_at = ? WHERE order_ref = ?",
+                "UPDATE orders SET status = ?, status_reason = ?, broker_order_id = ?, "
+                "perm_id = ?, updated_at = ? WHERE order_ref = ?",
                 (
-                    str(new_status),
-                    reason or order.status_reason,
-                    broker_order_id,
-                    perm_id,
-                    self._now_text(),
+                    str(updated.status),
+                    updated.status_reason,
+                    updated.broker_order_id,
+                    updated.perm_id,
+                    updated.updated_at.isoformat(),
                     str(order_ref),
                 ),
             )
-            if new_status is not order.status:
+            if updated.status is not order.status:
                 self._event(
                     "ORDER_STATUS",
-                    f"{order_ref} {order.status} -> {new_status} {reason}".strip(),
+                    f"{order_ref} {order.status} -> {updated.status} {reason}".strip(),
                     symbol=order.symbol,
                     position_id=order.position_id,
                 )
-            self._abandon_if_entry_died(order, new_status, reason)
-            return self._order(order_ref)
+            self._abandon_if_entry_died(order, updated.status, reason)
+            return updated
 
         return self._command(f"update order {order_ref}", None, body)
 
