@@ -73,7 +73,8 @@ class ExitManager:
         if position.state is not PositionState.OPEN or position.held_quantity <= 0:
             return
         pid = position.position_id or 0
-        live_exits = [o for o in self._ledger.orders(pid, live_only=True) if o.role.is_exit]
+        orders = self._ledger.orders(pid)
+        live_exits = [o for o in orders if o.role.is_exit and not o.status.is_terminal]
         if live_exits:
             covered = max(o.quantity.value - o.filled_quantity for o in live_exits)
             if covered >= position.held_quantity:
@@ -95,7 +96,7 @@ class ExitManager:
             return
         prices = exit_prices(entry, target_pct, stop_pct)
         position = self._ledger.set_exit_prices(pid, prices.target, prices.stop)
-        attempt = sum(1 for o in self._ledger.orders(pid) if o.role is OrderRole.TARGET)
+        attempt = sum(1 for o in orders if o.role is OrderRole.TARGET)
         pair = exit_orders(position, attempt)
         for intent in (pair.target, pair.stop):
             self._ledger.record_order(pid, intent, EXIT_OWNER)

@@ -199,15 +199,24 @@ class LedgerJournal(LedgerCore):
 
     def append_events(self, drafts: Sequence[EventDraft]) -> int:
         """Append many events in one transaction, in order; return how many."""
-        with self._write():
-            for draft in drafts:
-                self._event(
-                    draft.kind,
-                    draft.message,
-                    symbol=draft.symbol,
-                    position_id=draft.position_id,
-                    data=draft.data,
-                )
+        now = self._now_text()
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO events (at, process, kind, symbol, position_id, message, data) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        now,
+                        self._process,
+                        d.kind,
+                        rows.text(d.symbol),
+                        d.position_id,
+                        d.message,
+                        rows.to_json(d.data),
+                    )
+                    for d in drafts
+                ],
+            )
         return len(drafts)
 
     def events(self, *, after_id: int = 0, limit: int = 100) -> Sequence[LedgerEvent]:

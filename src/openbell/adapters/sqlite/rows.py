@@ -46,7 +46,9 @@ def text(value: object) -> str | None:
 
 
 def to_json(data: Mapping[str, Any] | None) -> str:
-    return json.dumps(dict(data or {}), sort_keys=True, default=str)
+    if not data:
+        return "{}"  # most events carry no data: skip the encoder
+    return json.dumps(dict(data), sort_keys=True, default=str)
 
 
 def _dec(raw: str | None) -> Decimal | None:

@@ -195,6 +195,9 @@ def _configure(conn: sqlite3.Connection, busy_timeout_ms: int, durable: bool) ->
         raise sqlite3.DatabaseError(f"expected WAL journal mode, found {mode}")
     # FULL: a committed fill survives a power cut, not only a process crash.
     conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'OFF'}")
+    if not durable:
+        # A scratch ledger has one user: keep the lock instead of taking it per transaction.
+        conn.execute("PRAGMA locking_mode = EXCLUSIVE")
     conn.execute("PRAGMA foreign_keys = ON")
 
 
