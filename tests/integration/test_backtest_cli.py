@@ -17,11 +17,12 @@ REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def invoke(args: list[str], tmp_path: Path) -> tuple[int, str, str]:
+def invoke(args: list[str], tmp_path: Path, **extra_env: str) -> tuple[int, str, str]:
     env = {
         "OPENBELL__DATA__STORE": str(tmp_path / "bars"),
         "COLUMNS": "220",
         "OPENBELL__LEDGER__PATH": str(tmp_path / "ledger.sqlite"),
+        **extra_env,
     }
     old = Path.cwd()
     os.chdir(tmp_path)
@@ -180,3 +181,28 @@ def test_a_bad_bar_file_is_refused_with_its_line(tmp_path: Path) -> None:
     code, _, stderr = invoke(["data", "import", str(bad)], tmp_path)
     assert code == EXIT_REFUSED
     assert "line 2" in stderr
+
+
+def test_the_commission_plan_comes_from_the_settings(tmp_path: Path) -> None:
+    pnl = {}
+    for plan in ("fixed", "tiered"):
+        code, stdout, stderr = invoke(
+            [
+                "backtest",
+                "--from",
+                "2016-04-25",
+                "--to",
+                "2016-04-29",
+                "--out",
+                str(tmp_path / plan),
+                "-f",
+                "json",
+            ],
+            tmp_path,
+            OPENBELL__VENUE__COMMISSION=plan,
+        )
+        assert code == 0, stderr
+        pnl[plan] = float(json.loads(stdout)["summary"]["pnl"])
+    # The same trades, but IBKR's tiered plan ($0.0035/share, $0.35 minimum) costs less than
+    # the fixed one ($0.005/share, $1 minimum) at these sizes.
+    assert pnl["tiered"] > pnl["fixed"]

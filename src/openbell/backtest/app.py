@@ -22,6 +22,7 @@ from openbell.reports.backtest import write_report
 from openbell.strategy.exits import TargetTier
 from openbell.strategy.selection import SelectionRules
 from openbell.strategy.timing import EntryTiming
+from openbell.venue import FixedBps, FixedCommission, TieredCommission, VenueConfig
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,17 @@ def _tiers(settings: Settings, target_pct: Decimal | None) -> tuple[TargetTier, 
     return tuple(replace(t, target_pct=target_pct) for t in tiers)
 
 
+def venue_config(settings: Settings) -> VenueConfig:
+    """The simulated venue the settings describe (commission plan, slippage, volume cap)."""
+    venue = settings.venue
+    commission = TieredCommission() if venue.commission == "tiered" else FixedCommission()
+    return VenueConfig(
+        commission=commission,
+        slippage=FixedBps(venue.slippage_bps),
+        max_volume_share=venue.max_volume_share,
+    )
+
+
 def build_config(
     request: BacktestRequest, settings: Settings, universe: Sequence[str]
 ) -> BacktestConfig:
@@ -93,6 +105,7 @@ def build_config(
         starting_equity=Money(request.equity),
         timing=EntryTiming.parse(request.entry),
         protected=settings.protection.symbols(),
+        venue=venue_config(settings),
     )
 
 

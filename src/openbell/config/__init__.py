@@ -17,6 +17,7 @@ from openbell.config.settings import (
     SecretsSettings,
     Settings,
     StrategySettings,
+    VenueSettings,
     timeline_problems,
 )
 
@@ -33,6 +34,7 @@ __all__ = [
     "SecretsSettings",
     "Settings",
     "StrategySettings",
+    "VenueSettings",
     "load_settings",
     "masked_view",
     "timeline_problems",

@@ -188,6 +188,14 @@ class LedgerSettings(_Section):
     busy_timeout_ms: int = Field(5000, ge=100, le=120_000)
 
 
+class VenueSettings(_Section):
+    """How the simulated venue (backtests, the sim gateway) charges and fills."""
+
+    commission: Literal["fixed", "tiered"] = Field("fixed", description="IBKR US stock plan")
+    slippage_bps: float = Field(2.0, ge=0, le=100, description="on market and stop fills")
+    max_volume_share: float = Field(0.25, gt=0, le=1, description="of a bar's volume per fill")
+
+
 class DataSettings(_Section):
     store: Path = Field(Path("var/bars"), description="where 'openbell data import' keeps bars")
 
@@ -219,6 +227,7 @@ class Settings(BaseSettings):
     protection: ProtectionSettings = ProtectionSettings()
     ledger: LedgerSettings = LedgerSettings()
     data: DataSettings = DataSettings()
+    venue: VenueSettings = VenueSettings()
     logging: LoggingSettings = LoggingSettings()
     secrets: SecretsSettings = SecretsSettings()
 
