@@ -3,6 +3,7 @@ from datetime import date, time
 import numpy as np
 import pytest
 
+from openbell.bars.frame import DayBars
 from openbell.bars.synthetic import DailyFacts, session_bounds, synthetic_day
 from openbell.domain.errors import InvalidValue
 
@@ -64,3 +65,34 @@ def test_inconsistent_daily_facts_are_refused() -> None:
         DailyFacts(open=10, high=9, low=8, close=9, volume=1, previous_close=10)
     with pytest.raises(InvalidValue):
         DailyFacts(open=10, high=11, low=9, close=10, volume=-1, previous_close=10)
+
+
+def test_trusted_bars_equal_checked_ones_and_skip_only_the_checks() -> None:
+    open_, close = session_bounds(DAY)
+    checked = synthetic_day("WULF", DAY, open_, close, FACTS, seed=5)
+    trusted = DayBars.trusted(
+        checked.symbol,
+        checked.trading_day,
+        60,
+        checked.start_ns,
+        checked.open,
+        checked.high,
+        checked.low,
+        checked.close,
+        checked.volume,
+        synthetic=True,
+    )
+    assert trusted.symbol == "WULF" and trusted.synthetic and trusted.source == ""
+    assert np.array_equal(trusted.close, checked.close) and len(trusted) == len(checked)
+    with pytest.raises(InvalidValue):  # the checked constructor refuses what trusted would take
+        DayBars(
+            "X",
+            DAY,
+            60,
+            checked.start_ns[::-1].copy(),
+            checked.open,
+            checked.high,
+            checked.low,
+            checked.close,
+            checked.volume,
+        )
