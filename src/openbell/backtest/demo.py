@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from openbell.adapters.bars.store import BarStore
-from openbell.bars.frame import F64, Basis, DailyBars, DayBars, to_ns
+from openbell.bars.frame import F64, Basis, DailyBars, DayBars, Split, to_ns
 from openbell.bars.synthetic import DailyFacts, synthetic_day
 from openbell.domain.errors import NotATradingDay
 from openbell.ports import Calendar
@@ -44,6 +45,10 @@ class DemoBars:
         self, symbol: str, start: date | None = None, end: date | None = None
     ) -> DailyBars | None:
         return self._store.daily(symbol, start, end, basis=Basis.SPLIT_ADJUSTED)
+
+    def splits(self, symbol: str) -> Sequence[Split]:
+        """None: the demo's daily bars are already split-adjusted."""
+        return ()
 
     def day(self, symbol: str, day: date, resolution_s: int = 60) -> DayBars | None:
         if resolution_s != 60:

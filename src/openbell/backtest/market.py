@@ -10,7 +10,7 @@ from decimal import Decimal
 import numpy as np
 import numpy.typing as npt
 
-from openbell.bars.frame import DailyBars, to_ns
+from openbell.bars.frame import DailyBars, Split, to_ns
 from openbell.bars.source import BarSource
 from openbell.domain.candidates import PremarketFeatures
 from openbell.domain.values import Price, Symbol
@@ -37,32 +37,47 @@ def _trailing_mean(values: _F64, window: int) -> _F64:
 class _History:
     """For each position i of a daily series (0..len), what was known before row i opened:
     the close of row i-1, the 20-day average volume and the 14-day ATR as % of that close.
-    Position len describes the day after the series ends (today, before its bar exists)."""
+    Position len describes the day after the series ends (today, before its bar exists).
+
+    Prices and volumes are kept in the latest split basis; :meth:`basis_factor` converts them
+    to the basis of the day asked about, so a split day sees yesterday's close divided by the
+    split ratio, not a -86 % "gap".
+    """
 
     days: npt.NDArray[np.datetime64]
     previous_close: _F64
     average_volume: _F64
     atr_pct: _F64
+    splits: tuple[Split, ...]
 
     @classmethod
-    def of(cls, daily: DailyBars) -> _History:
-        high, low, close = daily.high, daily.low, daily.close
+    def of(cls, daily: DailyBars, splits: Sequence[Split]) -> _History:
+        days = daily.days.astype("datetime64[D]")
+        later_splits = np.ones(len(days))
+        for split in splits:
+            later_splits[days <= np.datetime64(split.last_day_before, "D")] *= split.ratio
+        high, low = daily.high / later_splits, daily.low / later_splits
+        close = daily.close / later_splits
         before = np.concatenate([[close[0]], close[:-1]])
         true_range = np.maximum(high - low, np.maximum(abs(high - before), abs(low - before)))
         previous = np.concatenate([[np.nan], close])
         with np.errstate(invalid="ignore", divide="ignore"):
             atr_pct = _trailing_mean(true_range, ATR_DAYS) / previous * 100
-        return cls(
-            daily.days.astype("datetime64[D]"),
-            previous,
-            _trailing_mean(daily.volume, VOLUME_DAYS),
-            atr_pct,
-        )
+        volume = _trailing_mean(daily.volume * later_splits, VOLUME_DAYS)
+        return cls(days, previous, volume, atr_pct, tuple(splits))
 
     def position(self, day: date) -> int | None:
         """The position describing ``day``, if at least two sessions came before it."""
         found = int(np.searchsorted(self.days, np.datetime64(day, "D"), side="left"))
         return found if found >= 2 else None
+
+    def basis_factor(self, day: date) -> float:
+        """How many of ``day``'s shares one share of the latest basis is."""
+        factor = 1.0
+        for split in self.splits:
+            if split.last_day_before >= day:
+                factor *= split.ratio
+        return factor
 
 
 class BarMarketData:
@@ -80,7 +95,11 @@ class BarMarketData:
     def _history_of(self, name: str) -> _History | None:
         if name not in self._history:
             daily = self._source.daily(name)
-            self._history[name] = None if daily is None or len(daily) < 2 else _History.of(daily)
+            self._history[name] = (
+                None
+                if daily is None or len(daily) < 2
+                else _History.of(daily, self._source.splits(name))
+            )
         return self._history[name]
 
     def premarket_features(
@@ -100,7 +119,8 @@ class BarMarketData:
         i = history.position(day) if history is not None else None
         if history is None or i is None:
             return None
-        previous_close = float(history.previous_close[i])
+        factor = history.basis_factor(day)
+        previous_close = float(history.previous_close[i]) * factor
         last, volume = previous_close, 0.0
         bars = self._source.day(name, day)
         if bars is not None:
@@ -116,6 +136,6 @@ class BarMarketData:
             _price(previous_close),
             _price(last),
             Decimal(int(volume)),
-            Decimal(int(history.average_volume[i])),
+            Decimal(int(history.average_volume[i] / factor)),
             Decimal(repr(round(float(history.atr_pct[i]), 4))),
         )

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 
 import numpy as np
 
-from openbell.bars.frame import DailyBars, DayBars
+from openbell.bars.frame import DailyBars, DayBars, Split
 
 
 class MemoryBars:
     """The BarSource port over bars already in memory."""
 
-    def __init__(self, daily: Iterable[DailyBars] = (), days: Iterable[DayBars] = ()) -> None:
+    def __init__(
+        self,
+        daily: Iterable[DailyBars] = (),
+        days: Iterable[DayBars] = (),
+        splits: Iterable[Split] = (),
+    ) -> None:
         self._daily = {bars.symbol: bars for bars in daily}
+        self._splits = sorted(splits, key=lambda s: s.last_day_before)
         self._days = {(bars.symbol, bars.trading_day, bars.resolution_s): bars for bars in days}
+
+    def splits(self, symbol: str) -> Sequence[Split]:
+        return [s for s in self._splits if s.symbol == symbol]
 
     def add_day(self, bars: DayBars) -> None:
         self._days[(bars.symbol, bars.trading_day, bars.resolution_s)] = bars

@@ -7,6 +7,6 @@ holds whatever the source had from 04:00 to 20:00 America/New_York; minutes with
 have no bar.
 """
 
-from openbell.bars.frame import NEW_YORK, Basis, DailyBars, DayBars, from_ns, to_ns
+from openbell.bars.frame import NEW_YORK, Basis, DailyBars, DayBars, Split, from_ns, to_ns
 
-__all__ = ["NEW_YORK", "Basis", "DailyBars", "DayBars", "from_ns", "to_ns"]
+__all__ = ["NEW_YORK", "Basis", "DailyBars", "DayBars", "Split", "from_ns", "to_ns"]

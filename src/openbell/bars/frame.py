@@ -152,3 +152,19 @@ def to_ns(instant: datetime) -> int:
 def from_ns(start_ns: int) -> datetime:
     """UTC epoch nanoseconds as an aware New York time (microsecond precision)."""
     return (_EPOCH + timedelta(microseconds=start_ns // 1000)).astimezone(NEW_YORK)
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """A stock split: from the session after ``last_day_before``, one old share is ``ratio``
+    new shares (7.0 for AAPL's 7:1 of 2014-06-09), so old prices divide by ``ratio``."""
+
+    symbol: str
+    last_day_before: date
+    ratio: float
+
+    def __post_init__(self) -> None:
+        if not (self.ratio > 0 and np.isfinite(self.ratio)) or self.ratio == 1:
+            raise InvalidValue(
+                f"{self.symbol} split ratio", "a positive ratio other than 1", self.ratio
+            )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Protocol
 
-from openbell.bars.frame import DailyBars, DayBars
+from openbell.bars.frame import DailyBars, DayBars, Split
 
 
 class BarSource(Protocol):
@@ -17,4 +18,8 @@ class BarSource(Protocol):
         self, symbol: str, start: date | None = None, end: date | None = None
     ) -> DailyBars | None:
         """Daily bars of ``symbol`` from ``start`` to ``end`` inclusive, or None."""
+        ...
+
+    def splits(self, symbol: str) -> Sequence[Split]:
+        """The known splits of ``symbol``, oldest first (empty when there are none)."""
         ...

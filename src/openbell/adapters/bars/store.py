@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from openbell.bars import Basis, DailyBars, DayBars
+from openbell.bars import Basis, DailyBars, DayBars, Split
 from openbell.domain.errors import InvalidValue, RefusedInput
 
 FORMAT_VERSION = "1"
@@ -318,6 +318,32 @@ class BarStore:
         )
 
     # ------------------------------------------------------------------ inventory
+
+    def splits_path(self, symbol: str) -> Path:
+        return self.root / "splits" / f"{_checked_symbol(symbol)}.parquet"
+
+    def write_splits(self, symbol: str, splits: Sequence[Split]) -> Path:
+        """Replace the split history of ``symbol`` (from a factor file: always the whole)."""
+        ordered = sorted(splits, key=lambda s: s.last_day_before)
+        table = pa.table(
+            {
+                "last_day_before": pa.array([s.last_day_before for s in ordered], pa.date32()),
+                "ratio": pa.array([s.ratio for s in ordered], pa.float64()),
+            }
+        )
+        path = self.splits_path(symbol)
+        _write_atomic(table, path)
+        return path
+
+    def splits(self, symbol: str) -> tuple[Split, ...]:
+        """The splits of ``symbol`` the store knows, oldest first (none if never imported)."""
+        path = self.splits_path(symbol)
+        if not path.is_file():
+            return ()
+        table = pq.read_table(path)
+        days = table.column("last_day_before").to_pylist()
+        ratios = table.column("ratio").to_pylist()
+        return tuple(Split(symbol, d, float(r)) for d, r in zip(days, ratios, strict=True))
 
     def inventory(self) -> list[InventoryRow]:
         """Every stored series, sorted by symbol, kind and basis."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from openbell.bars import DailyBars, DayBars
+from openbell.bars import DailyBars, DayBars, Split
 from openbell.domain.errors import RefusedInput
 
 
@@ -35,3 +35,4 @@ class ParsedFile:
     days: tuple[DayBars, ...] = ()
     daily: tuple[DailyBars, ...] = ()
     notes: tuple[str, ...] = ()
+    splits: tuple[Split, ...] = ()

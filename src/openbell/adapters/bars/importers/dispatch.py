@@ -185,10 +185,14 @@ def _lean_daily(path: Path) -> ParsedFile:
     map_file = path.parent.parent / "map_files" / f"{symbol}.csv"
     in_effect = lean.read_lean_map(map_file) if map_file.is_file() else None
     parsed = lean.read_lean_daily(path, in_effect)
+    factor_file = path.parent.parent / "factor_files" / f"{symbol}.csv"
+    splits = lean.read_lean_splits(factor_file, symbol) if factor_file.is_file() else ()
+    notes = parsed.notes
     if in_effect is None:
-        note = f"{path}: no Lean map file at {map_file}; reused-ticker rows not checked"
-        return ParsedFile(parsed.format, parsed.days, parsed.daily, (*parsed.notes, note))
-    return parsed
+        notes = (*notes, f"{path}: no Lean map file at {map_file}; reused-ticker rows not checked")
+    if not factor_file.is_file():
+        notes = (*notes, f"{path}: no Lean factor file at {factor_file}; splits unknown")
+    return ParsedFile(parsed.format, parsed.days, parsed.daily, notes, splits)
 
 
 _PARSERS: dict[Format, Callable[[Path, Collection[str] | None], ParsedFile]] = {
@@ -272,6 +276,8 @@ def _write(parsed: ParsedFile, store: BarStore, tally: _Tally) -> None:
         store.write_day(bars)
     for series in parsed.daily:
         store.write_daily(series)
+    for symbol in sorted({split.symbol for split in parsed.splits}):
+        store.write_splits(symbol, [s for s in parsed.splits if s.symbol == symbol])
     tally.formats[parsed.format] += 1
     tally.symbol_days += len(parsed.days)
     tally.daily_series += len(parsed.daily)

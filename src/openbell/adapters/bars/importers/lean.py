@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
+from fractions import Fraction
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +35,7 @@ from openbell.adapters.bars.importers._table import (
     single_csv_in_zip,
 )
 from openbell.adapters.bars.importers.base import BadBarFile, ParsedFile
-from openbell.bars import Basis, DayBars
+from openbell.bars import Basis, DayBars, Split
 
 SOURCE = "lean"
 DECI_CENTS_PER_DOLLAR = 10_000.0
@@ -192,6 +194,41 @@ def read_lean_map(path: Path) -> LeanMap:
     if not days:
         raise BadBarFile(origin, None, "at least one map row", "none")
     return LeanMap(origin, np.array(days, dtype="datetime64[D]"), tuple(tickers))
+
+
+def read_lean_splits(path: Path, symbol: str) -> tuple[Split, ...]:
+    """The splits in a Lean ``factor_files/<sym>.csv`` (``date,price_factor,split_factor,ref``).
+
+    A row's factors hold up to and including its date; where the next row's split factor
+    differs, a split took effect after that date, with ratio ``next / this``.
+    """
+    origin = str(path)
+    lines = file_bytes(path).decode("utf-8", errors="replace").splitlines()
+    rows: list[tuple[date, float]] = []
+    for number, line in enumerate(lines, start=1):
+        fields = line.strip().split(",")
+        if len(fields) != 4:
+            raise BadBarFile(origin, number, "4 comma-separated fields", str(len(fields)))
+        day = _day(origin, number, fields[0])
+        try:
+            factor = float(fields[2])
+        except ValueError:
+            raise BadBarFile(origin, number, "a numeric split factor", repr(fields[2])) from None
+        if not factor > 0 or (rows and day <= rows[-1][0]):
+            raise BadBarFile(origin, number, "a later date and a split factor above 0", line)
+        rows.append((day, factor))
+    return tuple(
+        Split(symbol.upper(), day, _split_ratio(later / factor))
+        for (day, factor), (_, later) in pairwise(rows)
+        if abs(later / factor - 1) > 1e-6
+    )
+
+
+def _split_ratio(raw: float) -> float:
+    """Snap a ratio of rounded factors to the split it stands for (1.999996 is 2:1): real
+    splits are small fractions such as 2, 3/2, 7 or 1/10."""
+    nearest = Fraction(raw).limit_denominator(20)
+    return float(nearest) if abs(float(nearest) / raw - 1) < 1e-4 else round(raw, 6)
 
 
 def _day(origin: str, line: int | None, text: str) -> date:
