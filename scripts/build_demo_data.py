@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import argparse
 import shutil
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
-
-import numpy as np
 
 from openbell.adapters.bars.importers.dispatch import parse_file
 from openbell.adapters.bars.store import BarStore
@@ -72,19 +71,10 @@ FIRST, LAST = date(2016, 2, 1), date(2016, 5, 13)
 
 
 def _window(bars: DailyBars) -> DailyBars:
-    days = bars.days.astype("datetime64[D]")
-    keep = (days >= np.datetime64(FIRST)) & (days <= np.datetime64(LAST))
-    return DailyBars(
-        bars.symbol,
-        bars.days[keep],
-        bars.open[keep],
-        bars.high[keep],
-        bars.low[keep],
-        bars.close[keep],
-        bars.volume[keep],
-        bars.basis,
-        "sp500_5yr (IEX)",
-    )
+    window = bars.between(FIRST, LAST)
+    if window is None:
+        raise SystemExit(f"{bars.symbol}: no daily bars between {FIRST} and {LAST}")
+    return replace(window, source="sp500_5yr (IEX)")
 
 
 def main() -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import date
 
-import numpy as np
-
 from openbell.bars.frame import DailyBars, DayBars, Split
 
 
@@ -38,22 +36,4 @@ class MemoryBars:
         bars = self._daily.get(symbol)
         if bars is None:
             return None
-        days = bars.days.astype("datetime64[D]")
-        keep = np.ones(len(days), dtype=bool)
-        if start is not None:
-            keep &= days >= np.datetime64(start, "D")
-        if end is not None:
-            keep &= days <= np.datetime64(end, "D")
-        if not keep.any():
-            return None
-        return DailyBars(
-            bars.symbol,
-            bars.days[keep],
-            bars.open[keep],
-            bars.high[keep],
-            bars.low[keep],
-            bars.close[keep],
-            bars.volume[keep],
-            bars.basis,
-            bars.source,
-        )
+        return bars.between(start, end)

@@ -133,6 +133,30 @@ class DailyBars:
     def __len__(self) -> int:
         return len(self.days)
 
+    def between(self, start: date | None = None, end: date | None = None) -> DailyBars | None:
+        """The bars from ``start`` to ``end`` inclusive (either open), or None if none."""
+        days = self.days.astype("datetime64[D]")
+        lo = 0 if start is None else int(np.searchsorted(days, np.datetime64(start, "D")))
+        hi = (
+            len(days)
+            if end is None
+            else int(np.searchsorted(days, np.datetime64(end, "D"), side="right"))
+        )
+        if hi <= lo:
+            return None
+        rows = slice(lo, hi)
+        return DailyBars(
+            self.symbol,
+            self.days[rows],
+            self.open[rows],
+            self.high[rows],
+            self.low[rows],
+            self.close[rows],
+            self.volume[rows],
+            self.basis,
+            self.source,
+        )
+
     def row(self, day: date) -> int | None:
         """The index of ``day``, or None if the series has no bar for it."""
         if not self._index and len(self.days):
