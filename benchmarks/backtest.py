@@ -62,7 +62,7 @@ def generate(symbols: int, sessions: list[Session], seed: int) -> MemoryBars:
     o[:, :, 2] = c[:, :, 2] / np.exp(steps[:, :, 0] - gaps[:, :, 0])
     for column in (0, 1):
         o[:, :, column] = h[:, :, column] = lo[:, :, column] = c[:, :, column] = o[:, :, 2]
-    wiggle = np.abs(rng.normal(0.0, 0.0008, (2, symbols, days, MINUTES)))
+    wiggle = rng.random((2, symbols, days, MINUTES)) * 0.0012  # intrabar reach, up to 12 bp
     h[:, :, 2:] = np.maximum(o[:, :, 2:], c[:, :, 2:]) * (1 + wiggle[0])
     lo[:, :, 2:] = np.minimum(o[:, :, 2:], c[:, :, 2:]) * (1 - wiggle[1])
     v = np.empty((symbols, days, width))

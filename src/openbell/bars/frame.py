@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -81,11 +81,12 @@ class DayBars:
         from files always go through the checks.
         """
         bars = object.__new__(cls)
-        names = [f.name for f in fields(cls)]
-        values = dict(zip(names, args, strict=False)) | kwargs
-        for name in names:
-            default = cls.__dataclass_fields__[name].default
-            object.__setattr__(bars, name, values.get(name, default))
+        values = dict(zip(_DAY_FIELDS, args, strict=False))
+        values.update(kwargs)
+        for name, default in _DAY_DEFAULTS.items():
+            values.setdefault(name, default)
+        for name in _DAY_FIELDS:
+            object.__setattr__(bars, name, values[name])
         return bars
 
     def __len__(self) -> int:
@@ -102,6 +103,10 @@ class DayBars:
     def between(self, start: datetime, end: datetime) -> slice:
         """The bars whose start lies in [start, end)."""
         return slice(self.index_at_or_after(start), self.index_at_or_after(end))
+
+
+_DAY_FIELDS = tuple(f.name for f in fields(DayBars))
+_DAY_DEFAULTS = {f.name: f.default for f in fields(DayBars) if f.default is not MISSING}
 
 
 @dataclass(frozen=True, eq=False)
