@@ -271,3 +271,45 @@ def test_an_adopted_position_without_exit_rules_is_flagged(ledger: SqliteLedger)
     ExitManager(ledger, broker).protect(adopted)
     assert broker.placed == []
     assert ledger.events(limit=10)[-1].kind == "UNPROTECTED"
+
+
+def test_shares_from_a_later_partial_entry_fill_are_protected_too(ledger: SqliteLedger) -> None:
+    broker = FakeBroker()
+    manager = ExitManager(ledger, broker)
+    pid = morning(ledger, [row("WULF", "10.60", 200_000)])[0]
+    (ref,) = send_entries(ledger, broker, [ledger.position(pid)], EntryTiming())
+    broker.queued = [fill(ref, "WULF", Side.BUY, 1000, "10.00", n=1)]
+    manager.apply(broker.events(), DAY)
+    first_target, first_stop = broker.placed[1:]
+    assert first_target.quantity == Quantity(1000)
+    broker.queued = [fill(ref, "WULF", Side.BUY, 1358, "10.00", n=2)]
+    manager.apply(broker.events(), DAY)
+    # The first pair covers 1,000 of 2,358 shares: it is cancelled, then replaced.
+    assert set(broker.cancelled) == {first_target.order_ref, first_stop.order_ref}
+    assert len(broker.placed) == 3
+    broker.queued = [
+        OrderUpdate(first_target.order_ref, OrderStatus.CANCELLED, OPEN),
+        OrderUpdate(first_stop.order_ref, OrderStatus.CANCELLED, OPEN),
+    ]
+    manager.apply(broker.events(), DAY)
+    second_target, second_stop = broker.placed[3:]
+    assert second_target.quantity == second_stop.quantity == Quantity(2358)
+    assert second_target.oca_group == second_stop.oca_group != first_target.oca_group
+    live = ledger.orders(pid, live_only=True)
+    assert {o.order_ref for o in live} == {second_target.order_ref, second_stop.order_ref}
+
+
+def test_cancels_during_a_flatten_do_not_re_protect(ledger: SqliteLedger) -> None:
+    broker = FakeBroker()
+    manager = ExitManager(ledger, broker)
+    entered(ledger, broker, manager)
+    target, stop = broker.placed[1:]
+    manager.flatten()
+    broker.queued = [
+        OrderUpdate(target.order_ref, OrderStatus.CANCELLED, OPEN),
+        OrderUpdate(stop.order_ref, OrderStatus.CANCELLED, OPEN),
+    ]
+    manager.apply(broker.events(), DAY)
+    assert len(broker.placed) == 3  # no new target or stop
+    manager.flatten()
+    assert broker.placed[-1].role is OrderRole.FLATTEN

@@ -22,8 +22,10 @@ from openbell.backtest.sim_broker import SimBroker
 from openbell.backtest.trades import trades_of_day
 from openbell.bars.frame import DayBars
 from openbell.bars.source import BarSource
+from openbell.domain.enums import OrderRole
 from openbell.domain.errors import InvalidValue
 from openbell.domain.orders import Fill
+from openbell.domain.positions import Position
 from openbell.domain.sessions import Session
 from openbell.domain.values import Money, Symbol
 from openbell.ports import Calendar, Scorer
@@ -117,6 +119,7 @@ class _Day:
         # Just past the entry's fill, so the exit manager protects it within a second.
         filled_by = session.open if self.config.timing.is_moo else entry_at
         self._move(filled_by + _REACTION, day)
+        self._follow_entries(plan.planned, filled_by + _REACTION, timeline.flatten, day)
         self._move(timeline.flatten, day)
         self._flatten(timeline, day)
         if day_is_done(self.ledger.positions_of_day(day)):
@@ -127,6 +130,19 @@ class _Day:
             result.bars[(trade.symbol, day.isoformat())] = bars[trade.symbol]
         if plan.planned and not bars:
             result.days_without_data.append(day)
+
+    def _follow_entries(
+        self, planned: Sequence[Position], at: datetime, until: datetime, day: date
+    ) -> None:
+        """Step a minute at a time while an entry still works (partial fills capped by volume),
+        so every later fill is protected within the minute it happens."""
+        while at < until and any(
+            o.role is OrderRole.ENTRY
+            for p in planned
+            for o in self.ledger.orders(p.position_id, live_only=True)
+        ):
+            at += _STEP
+            self._move(at, day)
 
     def _bars(
         self, day: date, symbols: Sequence[str], resolution_s: int = 60

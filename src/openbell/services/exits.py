@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import date
 
 from openbell.domain.broker import BrokerEvent, OrderUpdate
-from openbell.domain.enums import ExitReason, OrderRole, PositionState
+from openbell.domain.enums import ExitReason, OrderRole, OrderStatus, PositionState
 from openbell.domain.errors import NotFound
 from openbell.domain.orders import Fill
 from openbell.domain.positions import Position
@@ -32,6 +32,7 @@ class ExitManager:
         self._broker = broker
         self._cancel_requested: set[str] = set()
         self._roles: dict[OrderRef, OrderRole] = {}  # an order's role never changes
+        self._flattening: set[int] = set()  # positions whose flatten has begun
 
     def apply(self, events: Iterable[BrokerEvent], trading_day: date) -> None:
         """Record each event, oldest first; protect a position after each entry fill."""
@@ -40,12 +41,19 @@ class ExitManager:
             if role is None:
                 continue
             if isinstance(event, OrderUpdate):
-                self._ledger.update_order(
+                order = self._ledger.update_order(
                     event.order_ref,
                     event.status,
                     reason=event.reason,
                     broker_order_id=event.broker_order_id,
                 )
+                if (
+                    role.is_exit
+                    and order.status is OrderStatus.CANCELLED
+                    and order.position_id not in self._flattening
+                ):
+                    # an exit sized for fewer shares was cancelled: protect what is held now
+                    self.protect(self._ledger.position(order.position_id))
             elif role is OrderRole.ENTRY:
                 position = self._ledger.record_entry_fill(event)
                 self.protect(position)
@@ -112,6 +120,7 @@ class ExitManager:
         for position in self._ledger.active_positions():
             done = False
             pid = position.position_id or 0
+            self._flattening.add(pid)
             live = [o for o in self._ledger.orders(pid, live_only=True) if o.role.is_exit]
             others = [o for o in live if o.role is not OrderRole.FLATTEN]
             if others:
