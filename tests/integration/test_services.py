@@ -24,7 +24,7 @@ from openbell.domain.enums import (
 from openbell.domain.orders import Fill, OrderIntent
 from openbell.domain.values import Money, OrderRef, Price, Quantity, Symbol
 from openbell.services.entries import send_entries
-from openbell.services.exits import ExitManager
+from openbell.services.exits import MAX_PROTECT_ATTEMPTS, ExitManager
 from openbell.services.morning import plan_the_morning
 from openbell.strategy.exits import TargetTier
 from openbell.strategy.scoring import RuleScorer
@@ -313,3 +313,32 @@ def test_cancels_during_a_flatten_do_not_re_protect(ledger: SqliteLedger) -> Non
     assert len(broker.placed) == 3  # no new target or stop
     manager.flatten()
     assert broker.placed[-1].role is OrderRole.FLATTEN
+
+
+def test_replacing_brackets_stops_after_the_limit(ledger: SqliteLedger) -> None:
+    broker = FakeBroker()
+    manager = ExitManager(ledger, broker)
+    pid = entered(ledger, broker, manager)
+    for _ in range(12):  # a broker that cancels every pair it is sent
+        pair = [i for i in broker.placed if i.role is not OrderRole.ENTRY][-2:]
+        broker.queued = [OrderUpdate(i.order_ref, OrderStatus.CANCELLED, OPEN) for i in pair]
+        manager.apply(broker.events(), DAY)
+    targets = [o for o in ledger.orders(pid) if o.role is OrderRole.TARGET]
+    assert len(targets) == MAX_PROTECT_ATTEMPTS
+    assert ledger.events(limit=1000)[-1].kind == "UNPROTECTED"
+
+
+def test_a_pair_missing_its_target_is_replaced_whole(ledger: SqliteLedger) -> None:
+    broker = FakeBroker()
+    manager = ExitManager(ledger, broker)
+    entered(ledger, broker, manager)
+    target, stop = broker.placed[1:]
+    broker.queued = [OrderUpdate(target.order_ref, OrderStatus.CANCELLED, OPEN, "by the broker")]
+    manager.apply(broker.events(), DAY)
+    assert broker.cancelled == [stop.order_ref]  # the lone stop goes too...
+    assert len(broker.placed) == 3
+    broker.queued = [OrderUpdate(stop.order_ref, OrderStatus.CANCELLED, OPEN)]
+    manager.apply(broker.events(), DAY)
+    new_target, new_stop = broker.placed[3:]  # ...and a whole new pair replaces both
+    assert (new_target.role, new_stop.role) == (OrderRole.TARGET, OrderRole.STOP)
+    assert new_target.oca_group == new_stop.oca_group != target.oca_group

@@ -7,7 +7,7 @@ ignored.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 
 from openbell.domain.broker import BrokerEvent, OrderUpdate
@@ -22,6 +22,9 @@ from openbell.strategy.exits import exit_prices
 from openbell.strategy.management import exit_orders, flatten_order
 
 EXIT_OWNER = "exit-manager"
+MAX_PROTECT_ATTEMPTS = 10
+"""Brackets per position before the exit manager stops replacing them (a broker that keeps
+cancelling them must not make it loop)."""
 
 
 class ExitManager:
@@ -84,10 +87,11 @@ class ExitManager:
         orders = self._ledger.orders(pid)
         live_exits = [o for o in orders if o.role.is_exit and not o.status.is_terminal]
         if live_exits:
-            covered = max(o.quantity.value - o.filled_quantity for o in live_exits)
-            if covered >= position.held_quantity:
+            if _pair_covers(live_exits, position.held_quantity):
                 return
-            self._cancel(live_exits)  # more shares arrived: re-protect once these are gone
+            # More shares arrived, or one side of the pair is gone: cancel what is left; its
+            # cancellation brings us back here to place a whole new pair.
+            self._cancel(live_exits)
             return
         entry, target_pct, stop_pct = (
             position.entry_price,
@@ -105,6 +109,15 @@ class ExitManager:
         prices = exit_prices(entry, target_pct, stop_pct)
         position = self._ledger.set_exit_prices(pid, prices.target, prices.stop)
         attempt = sum(1 for o in orders if o.role is OrderRole.TARGET)
+        if attempt >= MAX_PROTECT_ATTEMPTS:
+            self._ledger.append_event(
+                "UNPROTECTED",
+                f"gave up after {attempt} target/stop pairs ended without filling; "
+                "only the flatten applies: a person should look",
+                symbol=position.symbol,
+                position_id=pid,
+            )
+            return
         pair = exit_orders(position, attempt)
         for intent in (pair.target, pair.stop):
             self._ledger.record_order(pid, intent, EXIT_OWNER)
@@ -144,3 +157,14 @@ class ExitManager:
             if ref not in self._cancel_requested:
                 self._cancel_requested.add(ref)
                 self._broker.cancel(order.order_ref)
+
+
+def _pair_covers(live_exits: Sequence[OrderRecord], held: int) -> bool:
+    """True if a working target and a working stop each cover every held share."""
+
+    def covers(role: OrderRole) -> bool:
+        return any(
+            o.role is role and o.quantity.value - o.filled_quantity >= held for o in live_exits
+        )
+
+    return covers(OrderRole.TARGET) and covers(OrderRole.STOP)
