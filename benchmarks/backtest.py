@@ -52,20 +52,28 @@ def generate(symbols: int, sessions: list[Session], seed: int) -> MemoryBars:
     rng = np.random.default_rng(seed)
     days = len(sessions)
     width = MINUTES + 2  # two pre-market prints at the opening price, then the session
-    gaps = rng.normal(0.0, 0.02, (symbols, days, 1))
+    gaps = rng.normal(0.0, 0.02, (symbols, days))
+    o, h, lo, c, v = (np.empty((symbols, days, width)) for _ in range(5))
     steps = rng.normal(0.0, 0.0012, (symbols, days, MINUTES))
-    steps[:, :, :1] += gaps
-    level = 20.0 + 180.0 * rng.random((symbols, 1, 1))
-    o, h, lo, c = (np.empty((symbols, days, width)) for _ in range(4))
-    c[:, :, 2:] = level * np.exp(np.cumsum(steps.reshape(symbols, -1), axis=1)).reshape(steps.shape)
+    steps[:, :, 0] += gaps
+    first_step = steps[:, :, 0].copy()
+    level = 20.0 + 180.0 * rng.random((symbols, 1))
+    walk = steps.reshape(symbols, -1)
+    np.cumsum(walk, axis=1, out=walk)  # in place: no temporaries of 4.9M values
+    np.exp(walk, out=walk)
+    walk *= level
+    c[:, :, 2:] = steps
     o[:, :, 3:] = c[:, :, 2:-1]
-    o[:, :, 2] = c[:, :, 2] / np.exp(steps[:, :, 0] - gaps[:, :, 0])
+    o[:, :, 2] = c[:, :, 2] / np.exp(first_step - gaps)
     for column in (0, 1):
         o[:, :, column] = h[:, :, column] = lo[:, :, column] = c[:, :, column] = o[:, :, 2]
-    wiggle = rng.random((2, symbols, days, MINUTES)) * 0.0012  # intrabar reach, up to 12 bp
-    h[:, :, 2:] = np.maximum(o[:, :, 2:], c[:, :, 2:]) * (1 + wiggle[0])
-    lo[:, :, 2:] = np.minimum(o[:, :, 2:], c[:, :, 2:]) * (1 - wiggle[1])
-    v = np.empty((symbols, days, width))
+    reach = steps  # reuse the buffer: intrabar reach, up to 12 bp either way
+    rng.random(out=reach)
+    np.maximum(o[:, :, 2:], c[:, :, 2:], out=h[:, :, 2:])
+    h[:, :, 2:] *= 1 + reach * 0.0012
+    rng.random(out=reach)
+    np.minimum(o[:, :, 2:], c[:, :, 2:], out=lo[:, :, 2:])
+    lo[:, :, 2:] *= 1 - reach * 0.0012
     v[:, :, 2:] = rng.integers(1_000, 50_000, (symbols, days, MINUTES))
     v[:, :, 0], v[:, :, 1] = 200_000.0, 300_000.0
     names = [f"S{i:03d}" for i in range(symbols)]
