@@ -136,7 +136,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=250)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    calendar = ExchangeCalendar.nyse()
+    calendar = ExchangeCalendar.nyse(start=date(2022, 12, 1))
     warmup = 20
     sessions = _sessions(calendar, date(2023, 1, 3), args.days + warmup)
     t0 = time.perf_counter()

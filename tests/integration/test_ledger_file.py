@@ -18,9 +18,10 @@ from openbell.domain.errors import (
     LedgerCorrupt,
     LedgerSchemaTooNew,
     LedgerUnavailable,
+    ProtectedSymbol,
     StopAndAlert,
 )
-from openbell.domain.values import Confidence, Symbol
+from openbell.domain.values import Confidence, Price, Quantity, Symbol
 
 CLOCK = ManualClock(datetime(2025, 10, 29, 12, tzinfo=UTC))
 
@@ -145,3 +146,38 @@ def test_a_write_sqlite_refuses_becomes_an_alert_and_is_rolled_back(tmp_path: Pa
         )
     ledger.append_event("NOTE", "still usable")  # the failed transaction did not linger
     assert [e.message for e in ledger.events()] == ["still usable"]
+
+
+def test_a_batch_commits_together_and_a_refusal_inside_undoes_only_itself(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "ledger.sqlite"
+    ledger = open_at(path, protected_symbols=frozenset({Symbol("SKYX")}))
+    with ledger.batch():
+        ledger.append_event("NOTE", "one")
+        with pytest.raises(ProtectedSymbol):
+            ledger.adopt(
+                Symbol("SKYX"), Quantity(182), Price(Decimal("1.2")), "x", date(2025, 10, 29)
+            )
+        with ledger.batch():  # nested: still the same transaction
+            ledger.append_event("NOTE", "two")
+        outside = sqlite3.connect(path)  # another connection sees nothing yet
+        assert outside.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+    assert [e.kind for e in ledger.events()] == ["NOTE", "REFUSED", "NOTE"]
+    assert ledger.positions_of_day(date(2025, 10, 29)) == []
+    assert outside.execute("SELECT count(*) FROM events").fetchone()[0] == 3
+
+
+def test_an_error_escaping_a_batch_rolls_all_of_it_back(tmp_path: Path) -> None:
+    ledger = open_at(tmp_path / "ledger.sqlite")
+
+    def failing_step() -> None:
+        with ledger.batch():
+            ledger.append_event("NOTE", "lost")
+            raise RuntimeError("the step failed")
+
+    with pytest.raises(RuntimeError):
+        failing_step()
+    assert ledger.events() == []
+    ledger.append_event("NOTE", "after")  # the ledger is usable again
+    assert [e.message for e in ledger.events()] == ["after"]

@@ -31,7 +31,7 @@ from openbell.domain.values import Money, Symbol
 from openbell.ports import Calendar, Scorer
 from openbell.services.entries import send_entries
 from openbell.services.exits import ExitManager
-from openbell.services.morning import plan_the_morning
+from openbell.services.morning import MorningPlan, plan_the_morning
 from openbell.strategy.management import day_is_done
 from openbell.strategy.schedule import DayPlan, DayTimeline
 from openbell.strategy.scoring import RuleScorer
@@ -96,7 +96,12 @@ class _Day:
         timeline = self.config.plan.resolve(session)
         day = session.trading_day
         self.clock.set(max(self.clock.now(), timeline.scan))
-        plan = plan_the_morning(
+        with self.ledger.batch():
+            plan = self._morning(day, timeline)
+        self._trade_the_day(session, timeline, plan, result)
+
+    def _morning(self, day: date, timeline: DayTimeline) -> MorningPlan:
+        return plan_the_morning(
             self.ledger,
             self.market,
             self.config.scorer,
@@ -108,6 +113,11 @@ class _Day:
             stop_loss_pct=self.config.stop_loss_pct,
             protected=self.config.protected,
         )
+
+    def _trade_the_day(
+        self, session: Session, timeline: DayTimeline, plan: MorningPlan, result: BacktestResult
+    ) -> None:
+        day = session.trading_day
         names = [p.symbol.value for p in plan.planned]
         bars = self._bars(day, names)
         # 1-second bars, where the source has them, settle which of target and stop came first.
@@ -153,10 +163,11 @@ class _Day:
     def _move(self, until: datetime, day: date) -> None:
         """Advance the venue to ``until``, applying each event at its own instant."""
         self.broker.advance_to(until)
-        for event in self.broker.events():
-            at = event.executed_at if isinstance(event, Fill) else event.at
-            self.clock.set(max(self.clock.now(), at))
-            self.manager.apply([event], day)
+        with self.ledger.batch():  # one transaction per step: the backtest owns its ledger
+            for event in self.broker.events():
+                at = event.executed_at if isinstance(event, Fill) else event.at
+                self.clock.set(max(self.clock.now(), at))
+                self.manager.apply([event], day)
         self.clock.set(max(self.clock.now(), until))
 
     def _flatten(self, timeline: DayTimeline, day: date) -> None:

@@ -60,6 +60,7 @@ class LedgerCore:
     ) -> None:
         conn.row_factory = sqlite3.Row
         self._conn = conn
+        self._in_batch = False
         self._clock = clock
         self._process = process
         self._protected = protected_symbols
@@ -93,8 +94,32 @@ class LedgerCore:
     # --- transactions ------------------------------------------------------------------------
 
     @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Run many commands in one transaction, each still all-or-nothing on its own.
+
+        For a process that owns its ledger (a backtest's scratch file): the write lock is held
+        for the whole batch, so never use it where other processes share the file. An error
+        escaping the batch rolls all of it back; a refused command inside it undoes only
+        itself (and logs its REFUSED event, as outside a batch).
+        """
+        if self._in_batch:
+            yield
+            return
+        with self._write():
+            self._in_batch = True
+            try:
+                yield
+            finally:
+                self._in_batch = False
+
+    @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One ``BEGIN IMMEDIATE`` transaction; SQLite errors leave as openbell errors."""
+        """One ``BEGIN IMMEDIATE`` transaction (a savepoint inside a batch); SQLite errors
+        leave as openbell errors."""
+        if self._in_batch:
+            with self._savepoint():
+                yield self._conn
+            return
         self._begin_immediate()
         try:
             yield self._conn
@@ -102,6 +127,19 @@ class LedgerCore:
         except BaseException as exc:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise _translated(exc) from exc
+            raise
+
+    @contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        self._conn.execute("SAVEPOINT command")
+        try:
+            yield
+            self._conn.execute("RELEASE command")
+        except BaseException as exc:
+            self._conn.execute("ROLLBACK TO command")
+            self._conn.execute("RELEASE command")
             if isinstance(exc, sqlite3.Error):
                 raise _translated(exc) from exc
             raise
