@@ -25,6 +25,7 @@ from openbell.cli.common import (
     trading_day_of,
 )
 from openbell.cli.data import data_app
+from openbell.cli.gateway import gateway
 from openbell.config import load_settings, masked_view
 from openbell.domain.errors import RefusedInput
 from openbell.domain.records import LedgerEvent
@@ -44,6 +45,7 @@ app.add_typer(positions_app, name="positions")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(data_app, name="data")
 app.add_typer(backtest_app, name="backtest")
+app.command("gateway")(gateway)
 
 # --------------------------------------------------------------------------- top level
 

@@ -1,0 +1,1 @@
+"""The simulated IB Gateway: the TWS API socket protocol (server version 178, text) on loopback."""

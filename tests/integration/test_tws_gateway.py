@@ -1,0 +1,111 @@
+"""The simulated IB Gateway, spoken to by the real, unmodified ib_async client over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import ib_async
+import pytest
+from ib_async import IB
+from ib_async.client import Client
+
+from openbell.adapters.clock import ManualClock
+from openbell.domain.errors import InvalidValue
+from openbell.venue.tws import wire
+from openbell.venue.tws.gateway import GatewayConfig, Holding, TwsGateway, check_loopback
+
+SIM_NOW = datetime(2025, 10, 29, 12, 0, tzinfo=UTC)  # 08:00 New York
+CONFIG = GatewayConfig(
+    account="DU7654321", cash=50_000.0, holdings=(Holding("SKYX", 182, 1.20, con_id=1001),)
+)
+
+
+def test_ib_async_is_the_version_this_gateway_speaks() -> None:
+    # An ib_async upgrade that changes the wire protocol must fail here, loudly.
+    assert ib_async.__version__ == "2.1.0"
+    assert Client.MaxClientVersion == wire.SERVER_VERSION == 178
+    assert Client.MinClientVersion == wire.MIN_CLIENT_VERSION == 157
+
+
+async def _connected(gateway: TwsGateway, client_id: int) -> tuple[IB, int]:
+    port = await gateway.start("127.0.0.1", 0)
+    ib = IB()
+    await ib.connectAsync("127.0.0.1", port, clientId=client_id, timeout=5)
+    return ib, port
+
+
+def test_ib_async_connects_and_sees_the_account_the_holdings_and_sim_time() -> None:
+    async def scenario() -> dict[str, object]:
+        gateway = TwsGateway(CONFIG, ManualClock(SIM_NOW))
+        ib, _ = await _connected(gateway, client_id=2)
+        try:
+            server_time = await ib.reqCurrentTimeAsync()
+            return {
+                "accounts": ib.managedAccounts(),
+                "positions": [(p.contract.symbol, p.position, p.avgCost) for p in ib.positions()],
+                "portfolio": [(i.contract.symbol, i.position) for i in ib.portfolio()],
+                "net_liq": [v.value for v in ib.accountValues() if v.tag == "NetLiquidation"],
+                "time": server_time,
+                "open_orders": ib.openOrders(),
+            }
+        finally:
+            ib.disconnect()
+            await gateway.close()
+
+    seen = asyncio.run(scenario())
+    assert seen["accounts"] == ["DU7654321"]
+    assert seen["positions"] == [("SKYX", 182.0, 1.2)]  # the user's holding, untouched
+    assert seen["portfolio"] == [("SKYX", 182.0)]
+    assert "50218.40" in seen["net_liq"]  # type: ignore[operator]
+    assert seen["time"] == SIM_NOW  # the gateway tells the simulated time, not the wall's
+    assert seen["open_orders"] == []
+
+
+def test_a_second_connection_with_the_same_client_id_is_refused_with_326() -> None:
+    async def scenario() -> tuple[list[int], bool]:
+        gateway = TwsGateway(CONFIG, ManualClock(SIM_NOW))
+        first, port = await _connected(gateway, client_id=10)
+        second = IB()
+        codes: list[int] = []
+        second.errorEvent += lambda _req, code, _text, _contract: codes.append(code)
+        try:
+            with pytest.raises((ConnectionError, TimeoutError, asyncio.TimeoutError)):
+                await second.connectAsync("127.0.0.1", port, clientId=10, timeout=2)
+            return codes, first.isConnected()
+        finally:
+            second.disconnect()
+            first.disconnect()
+            await gateway.close()
+
+    codes, first_still_connected = asyncio.run(scenario())
+    assert 326 in codes
+    assert first_still_connected
+
+
+def test_the_gateway_listens_on_loopback_only_unless_told_otherwise() -> None:
+    check_loopback("127.0.0.1", allow_remote=False)
+    check_loopback("::1", allow_remote=False)
+    with pytest.raises(InvalidValue, match="loopback"):
+        check_loopback("0.0.0.0", allow_remote=False)
+    check_loopback("0.0.0.0", allow_remote=True)
+
+
+def test_wire_framing_round_trip_and_version_negotiation() -> None:
+    frames = wire.FrameReader()
+    data = wire.encode([9, 1, 42]) + wire.encode(["15", "1", "DU1,"])
+    assert frames.feed(data[:5]) == []
+    assert frames.feed(data[5:]) == [["9", "1", "42"], ["15", "1", "DU1,"]]
+    assert wire.negotiate("v157..178") == 178
+    assert wire.negotiate("v100..176") == 176
+    with pytest.raises(InvalidValue):
+        wire.negotiate("v100..150")
+    with pytest.raises(InvalidValue):
+        wire.negotiate("hello")
+    assert wire.encode([True, None, 1.5]) == b"\x00\x00\x00\x07" + b"1\x00\x001.5\x00"
+
+
+def test_holdings_are_parsed_from_the_command_line_form() -> None:
+    assert Holding.parse("skyx:182@1.20") == Holding("SKYX", 182, 1.20)
+    with pytest.raises(InvalidValue, match=r"SKYX:182@1\.20"):
+        Holding.parse("SKYX 182")
