@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import ib_async
 import pytest
-from ib_async import IB
+from ib_async import IB, LimitOrder, MarketOrder, Stock, StopOrder
 from ib_async.client import Client
 
 from openbell.adapters.clock import ManualClock
@@ -109,3 +109,65 @@ def test_holdings_are_parsed_from_the_command_line_form() -> None:
     assert Holding.parse("skyx:182@1.20") == Holding("SKYX", 182, 1.20)
     with pytest.raises(InvalidValue, match=r"SKYX:182@1\.20"):
         Holding.parse("SKYX 182")
+
+
+def test_orders_sent_by_ib_async_are_read_field_for_field() -> None:
+
+    async def scenario() -> tuple[list[object], list[str], list[int]]:
+        gateway = TwsGateway(CONFIG, ManualClock(SIM_NOW))
+        ib, _ = await _connected(gateway, client_id=2)
+        codes: list[int] = []
+        ib.errorEvent += lambda _req, code, _text, _contract: codes.append(code)
+        try:
+            stock = Stock("WULF", "SMART", "USD")
+            moo = MarketOrder("BUY", 164, tif="OPG", orderRef="ob-20251029-WULF-1-entry")
+            target = LimitOrder(
+                "SELL",
+                164,
+                15.58,
+                tif="DAY",
+                ocaGroup="oca-1",
+                ocaType=2,
+                orderRef="ob-20251029-WULF-1-target",
+            )
+            stop = StopOrder(
+                "SELL",
+                164,
+                15.05,
+                tif="DAY",
+                ocaGroup="oca-1",
+                ocaType=2,
+                outsideRth=True,
+                orderRef="ob-20251029-WULF-1-stop",
+            )
+            trades = [ib.placeOrder(stock, order) for order in (moo, target, stop)]
+            for _ in range(50):
+                if len(gateway.received_orders) == 3 and len(codes) >= 3:
+                    break
+                await asyncio.sleep(0.02)
+            return list(gateway.received_orders), [t.orderStatus.status for t in trades], codes
+        finally:
+            ib.disconnect()
+            await gateway.close()
+
+    orders, statuses, codes = asyncio.run(scenario())
+    moo, target, stop = orders
+    assert (moo.contract.symbol, moo.contract.sec_type, moo.contract.exchange) == (
+        "WULF",
+        "STK",
+        "SMART",
+    )
+    assert (moo.action, moo.quantity, moo.order_type, moo.tif) == ("BUY", 164.0, "MKT", "OPG")
+    assert moo.order_ref == "ob-20251029-WULF-1-entry"
+    assert moo.transmit and not moo.outside_rth and moo.limit_price is None
+    assert (target.order_type, target.limit_price, target.oca_group, target.oca_type) == (
+        "LMT",
+        15.58,
+        "oca-1",
+        2,
+    )
+    assert (stop.order_type, stop.aux_price, stop.outside_rth) == ("STP", 15.05, True)
+    assert len({o.order_id for o in orders}) == 3  # ib_async's ids, each used once
+    # Until the engine is wired behind the socket, each order is refused in the open:
+    assert codes.count(201) == 3
+    assert statuses == ["Cancelled", "Cancelled", "Cancelled"]

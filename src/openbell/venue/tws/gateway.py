@@ -19,6 +19,7 @@ from openbell.bars.frame import NEW_YORK
 from openbell.domain.errors import InvalidValue
 from openbell.ports import Clock
 from openbell.venue.tws import wire
+from openbell.venue.tws.requests import PlaceOrder, parse_place_order
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,8 @@ class TwsGateway:
     config: GatewayConfig
     clock: Clock
     sessions: dict[int, _Session] = field(default_factory=dict)
+    received_orders: list[PlaceOrder] = field(default_factory=list)
+    """Every order request parsed, in arrival order (matching arrives with the next slice)."""
     _server: asyncio.Server | None = None
     _next_order_id: int = 0
 
@@ -111,7 +114,9 @@ class TwsGateway:
             16: self._open_orders,
             15: self._ignore,
             64: self._ignore,
+            3: self._place_order,
         }
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(
         self, host: str = "127.0.0.1", port: int = 4002, allow_remote: bool = False
@@ -122,14 +127,20 @@ class TwsGateway:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def close(self) -> None:
+        """Stop listening, end every session, and wait until each has finished."""
         if self._server is not None:
             self._server.close()
             for session in list(self.sessions.values()):
                 session.writer.close()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
             await self._server.wait_closed()
 
     # --- one connection -------------------------------------------------------------------
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         session = _Session(writer)
         try:
             pending = await self._handshake(reader, session)
@@ -292,3 +303,20 @@ class TwsGateway:
 
     def _ignore(self, session: _Session, _: list[str]) -> None:
         return
+
+    def _place_order(self, session: _Session, message: list[str]) -> None:
+        order_id = int(message[1]) if len(message) > 1 and message[1].isdigit() else -1
+        try:
+            order = parse_place_order(message, session.version)
+        except InvalidValue as exc:
+            self._error(session, order_id, 321, f"Error validating request: {exc}")
+            return
+        self.received_orders.append(order)
+        self._next_order_id = max(self._next_order_id, order.order_id + 1)
+        # Until the matching engine is wired behind the socket, refuse honestly.
+        self._error(
+            session,
+            order.order_id,
+            201,
+            "Order rejected - reason:the openbell gateway does not execute orders yet",
+        )
