@@ -6,6 +6,7 @@ import csv
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -33,24 +34,29 @@ def invoke(args: list[str], tmp_path: Path, **extra_env: str) -> tuple[int, str,
     return result.exit_code, result.stdout, result.stderr
 
 
+def demo_week(tmp_path: Path, out: str, *options: str, **env: str) -> dict[str, Any]:
+    """`openbell backtest -f json` over the demo's week of 2016-04-25; the parsed output."""
+    args = [
+        "backtest",
+        "--from",
+        "2016-04-25",
+        "--to",
+        "2016-04-29",
+        "--out",
+        str(tmp_path / out),
+        "-f",
+        "json",
+        *options,
+    ]
+    code, stdout, stderr = invoke(args, tmp_path, **env)
+    assert code == 0, stderr
+    result: dict[str, Any] = json.loads(stdout)
+    return result
+
+
 def test_backtest_on_the_bundled_demo_data_writes_its_report(tmp_path: Path) -> None:
     out = tmp_path / "report"
-    code, stdout, stderr = invoke(
-        [
-            "backtest",
-            "--from",
-            "2016-04-25",
-            "--to",
-            "2016-04-29",
-            "--out",
-            str(out),
-            "--format",
-            "json",
-        ],
-        tmp_path,
-    )
-    assert code == 0, stderr
-    result = json.loads(stdout)
+    result = demo_week(tmp_path, "report")
     summary, trades = result["summary"], result["trades"]
     assert summary["trades"] == len(trades) > 0
     rounding = 0.005 * len(trades)  # each row shows its P&L to the cent
@@ -68,28 +74,10 @@ def test_backtest_on_the_bundled_demo_data_writes_its_report(tmp_path: Path) -> 
 
 
 def test_late_entry_and_moo_differ_on_the_same_days(tmp_path: Path) -> None:
-    results = {}
-    for entry in ("moo", "late:60m"):
-        code, stdout, stderr = invoke(
-            [
-                "backtest",
-                "--from",
-                "2016-04-25",
-                "--to",
-                "2016-04-29",
-                "--entry",
-                entry,
-                "--out",
-                str(tmp_path / entry),
-                "-f",
-                "json",
-            ],
-            tmp_path,
-        )
-        assert code == 0, stderr
-        results[entry] = json.loads(stdout)["trades"]
-    assert {t["entry"] for t in results["moo"]} == {"09:30"}
-    assert {t["entry"] for t in results["late:60m"]} == {"10:30"}
+    moo = demo_week(tmp_path, "moo", "--entry", "moo")["trades"]
+    late = demo_week(tmp_path, "late", "--entry", "late:60m")["trades"]
+    assert {t["entry"] for t in moo} == {"09:30"}
+    assert {t["entry"] for t in late} == {"10:30"}
 
 
 def test_bad_backtest_options_are_refused(tmp_path: Path) -> None:
@@ -184,25 +172,10 @@ def test_a_bad_bar_file_is_refused_with_its_line(tmp_path: Path) -> None:
 
 
 def test_the_commission_plan_comes_from_the_settings(tmp_path: Path) -> None:
-    pnl = {}
-    for plan in ("fixed", "tiered"):
-        code, stdout, stderr = invoke(
-            [
-                "backtest",
-                "--from",
-                "2016-04-25",
-                "--to",
-                "2016-04-29",
-                "--out",
-                str(tmp_path / plan),
-                "-f",
-                "json",
-            ],
-            tmp_path,
-            OPENBELL__VENUE__COMMISSION=plan,
-        )
-        assert code == 0, stderr
-        pnl[plan] = float(json.loads(stdout)["summary"]["pnl"])
+    pnl = {
+        plan: float(demo_week(tmp_path, plan, OPENBELL__VENUE__COMMISSION=plan)["summary"]["pnl"])
+        for plan in ("fixed", "tiered")
+    }
     # The same trades, but IBKR's tiered plan ($0.0035/share, $0.35 minimum) costs less than
     # the fixed one ($0.005/share, $1 minimum) at these sizes.
     assert pnl["tiered"] > pnl["fixed"]
