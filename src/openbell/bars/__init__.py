@@ -7,6 +7,7 @@ holds whatever the source had from 04:00 to 20:00 America/New_York; minutes with
 have no bar.
 """
 
-from openbell.bars.frame import NEW_YORK, Basis, DailyBars, DayBars, Split, from_ns, to_ns
+from openbell.bars.frame import Basis, DailyBars, DayBars, Split, from_ns, to_ns
+from openbell.domain.sessions import NEW_YORK
 
 __all__ = ["NEW_YORK", "Basis", "DailyBars", "DayBars", "Split", "from_ns", "to_ns"]

@@ -5,14 +5,13 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
 
 from openbell.domain.errors import InvalidValue
+from openbell.domain.sessions import NEW_YORK
 
-NEW_YORK = ZoneInfo("America/New_York")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]

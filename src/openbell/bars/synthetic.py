@@ -20,8 +20,9 @@ from itertools import pairwise
 import numpy as np
 import numpy.typing as npt
 
-from openbell.bars.frame import NEW_YORK, Basis, DayBars, to_ns
+from openbell.bars.frame import Basis, DayBars, to_ns
 from openbell.domain.errors import InvalidValue
+from openbell.domain.sessions import NEW_YORK
 
 _STEPS_PER_MINUTE = 6
 _PREMARKET_START = time(4, 0)

@@ -17,8 +17,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from openbell.bars.frame import NEW_YORK
 from openbell.domain.errors import OpenbellError, RefusedInput, RetryLater, StopAndAlert
+from openbell.domain.sessions import NEW_YORK
 from openbell.ports import Calendar, Clock
 from openbell.reports.tables import rows_table
 

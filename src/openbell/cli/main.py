@@ -6,7 +6,6 @@ import sys
 import time
 from pathlib import Path
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -29,12 +28,11 @@ from openbell.cli.gateway import gateway
 from openbell.config import load_settings, masked_view
 from openbell.domain.errors import RefusedInput
 from openbell.domain.records import LedgerEvent
+from openbell.domain.sessions import NEW_YORK
 from openbell.domain.values import Price, Quantity, Symbol, to_decimal
 from openbell.ports import Ledger
 from openbell.reports.positions import COLUMNS, SUMMARY_COLUMNS, positions_view
 from openbell.runtime import compose
-
-NEW_YORK = ZoneInfo("America/New_York")
 
 app = typer.Typer(no_args_is_help=True, help="Opening-bell day trading at Interactive Brokers.")
 config_app = typer.Typer(no_args_is_help=True, help="Show and check settings.")

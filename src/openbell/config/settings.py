@@ -14,7 +14,6 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import (
     BaseModel,
@@ -34,13 +33,12 @@ from pydantic_settings import (
 from pydantic_settings import SettingsConfigDict as _SettingsConfig
 
 from openbell.domain.errors import InvalidValue
-from openbell.domain.sessions import RelativeTime, Session
+from openbell.domain.sessions import NEW_YORK, RelativeTime, Session
 from openbell.domain.values import Symbol
 from openbell.strategy.exits import TargetTier
 from openbell.strategy.schedule import DayPlan
 
 ENV_PREFIX = "OPENBELL__"
-_NY = ZoneInfo("America/New_York")
 
 
 def _parse_relative(raw: object) -> RelativeTime:
@@ -264,8 +262,8 @@ class Settings(BaseSettings):
 def _sample_session(day: date, close: time) -> Session:
     return Session(
         day,
-        datetime.combine(day, time(9, 30), _NY),
-        datetime.combine(day, close, _NY),
+        datetime.combine(day, time(9, 30), NEW_YORK),
+        datetime.combine(day, close, NEW_YORK),
         early_close=close != time(16),
     )
 
@@ -296,7 +294,7 @@ def timeline_problems(settings: Settings) -> list[str]:
         kind = "a 13:00 half day" if session.early_close else "a full day"
         timeline = settings.day_plan().resolve(session)
         for step, expected in timeline.ordering_problems():
-            at = dict(timeline.steps())[step].astimezone(_NY).strftime("%H:%M")
+            at = dict(timeline.steps())[step].astimezone(NEW_YORK).strftime("%H:%M")
             key = _TIMELINE_KEYS[step]
             if not any(p.startswith(f"{key}|expected {expected},") for p in problems):
                 problems.append(f"{key}|expected {expected}, found {at} ET on {kind}")

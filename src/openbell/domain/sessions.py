@@ -10,9 +10,13 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from openbell.domain.errors import InvalidValue
 from openbell.domain.orders import require_aware
+
+NEW_YORK = ZoneInfo("America/New_York")
+"""The exchange's time zone: every wall-clock time openbell shows is New York time."""
 
 
 @dataclass(frozen=True, slots=True)

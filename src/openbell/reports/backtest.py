@@ -10,7 +10,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from openbell.backtest.metrics import Summary, Trade
-from openbell.bars.frame import NEW_YORK, DayBars
+from openbell.bars.frame import DayBars
+from openbell.domain.sessions import NEW_YORK
 from openbell.reports.charts import equity_curve, trade_chart
 
 TRADE_COLUMNS = (

@@ -16,7 +16,8 @@ import numpy as np
 from matplotlib.axes import Axes
 
 from openbell.backtest.metrics import Trade
-from openbell.bars.frame import NEW_YORK, DayBars
+from openbell.bars.frame import DayBars
+from openbell.domain.sessions import NEW_YORK
 
 _DPI = 110
 

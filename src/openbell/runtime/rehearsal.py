@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.table import Table
@@ -26,7 +25,7 @@ from openbell.domain.enums import OrderRole, OrderType, PositionRole, Side, Time
 from openbell.domain.errors import ProtectedSymbol
 from openbell.domain.orders import Fill, OrderIntent
 from openbell.domain.positions import Position
-from openbell.domain.sessions import Session
+from openbell.domain.sessions import NEW_YORK, Session
 from openbell.domain.values import Confidence, Money, OrderRef, Price, Quantity, Symbol
 from openbell.ports import Calendar
 from openbell.reports.positions import SUMMARY_COLUMNS, position_row
@@ -35,7 +34,6 @@ from openbell.strategy.exits import exit_prices, target_pct_for
 from openbell.strategy.schedule import DayTimeline
 from openbell.strategy.sizing import shares_for_allocation
 
-NEW_YORK = ZoneInfo("America/New_York")
 ILLUSTRATIVE_NET_LIQUIDATION = Money(Decimal(10_000))
 ILLUSTRATIVE_COMMISSION = Money(Decimal("1.00"))
 

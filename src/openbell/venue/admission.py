@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 
-from openbell.bars.frame import NEW_YORK, from_ns
+from openbell.bars.frame import from_ns
+from openbell.domain.sessions import NEW_YORK
 from openbell.ports import Calendar
 from openbell.venue.day import TradingDay
 from openbell.venue.orders import Tif, VenueOrder, VenueOrderType, VenueStatus

@@ -14,9 +14,9 @@ from datetime import datetime, time, timedelta
 
 import numpy as np
 
-from openbell.bars.frame import NEW_YORK, DayBars, to_ns
+from openbell.bars.frame import DayBars, to_ns
 from openbell.domain.errors import InvalidValue
-from openbell.domain.sessions import Session
+from openbell.domain.sessions import NEW_YORK, Session
 from openbell.venue.triggers import Hit, first_touch, first_traded
 
 __all__ = ["DayHours", "SymbolDay", "TradingDay"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from openbell.bars.frame import NEW_YORK
+from openbell.domain.sessions import NEW_YORK
 from openbell.venue.orders import VenueOrder
 
 __all__ = [

@@ -15,8 +15,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from openbell.bars.frame import NEW_YORK
 from openbell.domain.errors import InvalidValue
+from openbell.domain.sessions import NEW_YORK
 from openbell.ports import Clock
 from openbell.venue.tws import wire
 from openbell.venue.tws.requests import PlaceOrder, parse_place_order
