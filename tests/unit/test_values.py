@@ -3,7 +3,16 @@ from decimal import Decimal
 import pytest
 
 from openbell.domain.errors import InvalidValue, RefusedInput
-from openbell.domain.values import Confidence, Money, OrderRef, Price, Quantity, Symbol, to_decimal
+from openbell.domain.values import (
+    Confidence,
+    Money,
+    OrderRef,
+    Price,
+    Quantity,
+    Symbol,
+    decimal_from_float,
+    to_decimal,
+)
 
 
 class TestSymbol:
@@ -106,3 +115,9 @@ class TestOrderRef:
 def test_to_decimal_names_the_value_in_its_error() -> None:
     with pytest.raises(InvalidValue, match="price: expected a number, found 'x'"):
         to_decimal("price", "x")
+
+
+def test_decimal_from_float_takes_the_shortest_repr_and_rounds_on_request() -> None:
+    assert decimal_from_float(0.1 + 0.2) == Decimal("0.30000000000000004")
+    assert decimal_from_float(0.1 + 0.2, 4) == Decimal("0.3")
+    assert Price.from_float(98.4999999, 4) == Price(Decimal("98.5"))

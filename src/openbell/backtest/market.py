@@ -13,15 +13,11 @@ import numpy.typing as npt
 from openbell.bars.frame import DailyBars, Split, to_ns
 from openbell.bars.source import BarSource
 from openbell.domain.candidates import PremarketFeatures
-from openbell.domain.values import Price, Symbol
+from openbell.domain.values import Price, Symbol, decimal_from_float
 
 ATR_DAYS = 14
 VOLUME_DAYS = 20
 _F64 = npt.NDArray[np.float64]
-
-
-def _price(value: float) -> Price:
-    return Price(Decimal(repr(round(float(value), 4))))
 
 
 def _trailing_mean(values: _F64, window: int) -> _F64:
@@ -133,9 +129,9 @@ class BarMarketData:
                 volume = float(bars.volume[:seen].sum())
         return PremarketFeatures(
             Symbol(name),
-            _price(previous_close),
-            _price(last),
+            Price.from_float(previous_close, 4),
+            Price.from_float(last, 4),
             Decimal(int(volume)),
             Decimal(int(history.average_volume[i] / factor)),
-            Decimal(repr(round(float(history.atr_pct[i]), 4))),
+            decimal_from_float(history.atr_pct[i], 4),
         )

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from decimal import Decimal
 
 from openbell.bars.frame import DayBars
 from openbell.domain.broker import BrokerEvent, OrderUpdate
 from openbell.domain.enums import OrderStatus, OrderType, TimeInForce
 from openbell.domain.orders import Fill, OrderIntent
 from openbell.domain.sessions import Session
-from openbell.domain.values import Money, OrderRef, Price, Quantity, Symbol
+from openbell.domain.values import Money, OrderRef, Price, Quantity, Symbol, decimal_from_float
 from openbell.ports import Clock
 from openbell.venue import (
     Accepted,
@@ -46,10 +45,6 @@ _TIFS = {
 # Exit pairs reduce each other share for share (IB's bracket behaviour), so a partly filled
 # target leaves the stop protecting exactly what is still held.
 _OCA_REDUCE = 2
-
-
-def _price(value: float) -> Price:
-    return Price(Decimal(repr(round(value, 4))))
 
 
 class SimBroker:
@@ -119,7 +114,7 @@ class SimBroker:
         """Starting equity, plus cash moved, plus open positions at their cost."""
         held = sum(p.quantity * p.average_cost for p in self._engine.positions().values())
         value = self._engine.cash() + held
-        return Money(self._starting_equity.amount + Decimal(repr(round(value, 2))))
+        return Money(self._starting_equity.amount + decimal_from_float(value, 2))
 
     # --- driving the simulation -------------------------------------------------------------
     def load_day(
@@ -150,9 +145,9 @@ class SimBroker:
                 Symbol(event.symbol),
                 event.action,
                 Quantity(event.quantity),
-                _price(event.price),
+                Price.from_float(event.price, 4),
                 event.time,
-                Money(Decimal(repr(round(event.commission, 4)))),
+                Money(decimal_from_float(event.commission, 4)),
             )
         if isinstance(event, Accepted):
             return OrderUpdate(ref, OrderStatus.SUBMITTED, event.time)

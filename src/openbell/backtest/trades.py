@@ -12,11 +12,8 @@ from openbell.backtest.metrics import Trade
 from openbell.bars.frame import DayBars, to_ns
 from openbell.domain.enums import Side
 from openbell.domain.positions import Position
+from openbell.domain.values import decimal_from_float
 from openbell.ports import Ledger
-
-
-def _dec(value: float) -> Decimal:
-    return Decimal(repr(round(float(value), 4)))
 
 
 def _trade(ledger: Ledger, position: Position, bars: DayBars | None) -> Trade | None:
@@ -32,8 +29,8 @@ def _trade(ledger: Ledger, position: Position, bars: DayBars | None) -> Trade | 
         after = bars.start_ns >= to_ns(entry_at) - bars.resolution_s * 1_000_000_000
         rth = bars.index_at_or_after(position.opened_at or entry_at)
         if after.any():
-            high = _dec(float(np.max(bars.high[after])))
-        opening = _dec(float(bars.open[min(rth, len(bars) - 1)]))
+            high = decimal_from_float(float(np.max(bars.high[after])), 4)
+        opening = decimal_from_float(float(bars.open[min(rth, len(bars) - 1)]), 4)
     return Trade(
         trading_day=position.trading_day,
         symbol=position.symbol.value,

@@ -18,6 +18,13 @@ _ORDER_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")
 CENT = Decimal("0.01")
 
 
+def decimal_from_float(raw: float, places: int | None = None) -> Decimal:
+    """A float from the outside world (numpy, a socket) as the Decimal it was meant to be:
+    its shortest repr, rounded first to ``places`` decimals if given."""
+    value = float(raw)
+    return Decimal(repr(value if places is None else round(value, places)))
+
+
 def to_decimal(what: str, raw: object) -> Decimal:
     """Convert ``raw`` to a finite Decimal, refusing floats and bools."""
     if isinstance(raw, bool | float):
@@ -71,9 +78,10 @@ class Price:
         object.__setattr__(self, "value", value)
 
     @classmethod
-    def from_float(cls, raw: float) -> Price:
-        """Build from a float received at an adapter edge, via its shortest repr."""
-        return cls(Decimal(repr(raw)))
+    def from_float(cls, raw: float, places: int | None = None) -> Price:
+        """Build from a float received at an adapter edge, via its shortest repr (rounded to
+        ``places`` decimals first, if given)."""
+        return cls(decimal_from_float(raw, places))
 
     def times(self, factor: Decimal) -> Price:
         """Return this price scaled by ``factor``, rounded to the cent."""

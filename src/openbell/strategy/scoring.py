@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from openbell.domain.candidates import Candidate, PremarketFeatures
-from openbell.domain.values import Confidence
+from openbell.domain.values import Confidence, decimal_from_float
 
 WEIGHTS = (0.40, 0.30, 0.20, 0.10)
 """base, gap, volume, range. A score is a heuristic, not money: it is computed in floats and
@@ -56,7 +56,7 @@ def rule_confidence(features: PremarketFeatures) -> tuple[Confidence, str]:
     )
     g, v, a = gap_score(gap), volume_score(volume), range_score(atr)
     base, wg, wv, wa = WEIGHTS
-    value = Decimal(repr(round(base + wg * g + wv * v + wa * a, 4))).quantize(_PLACES)
+    value = decimal_from_float(base + wg * g + wv * v + wa * a, 4).quantize(_PLACES)
     reason = (
         f"gap {gap:+.2f}% (g {g:.2f}), pre-market volume {volume * 100:.1f}% of a day "
         f"(v {v:.2f}), ATR {atr:.2f}% (a {a:.2f})"
