@@ -21,7 +21,7 @@ from openbell.domain.errors import (
     RefusedInput,
 )
 from openbell.domain.positions import Position
-from openbell.domain.records import OrderRecord
+from openbell.domain.records import EventDraft, OrderRecord
 from openbell.domain.values import OrderRef, Symbol
 from openbell.ports import Clock
 
@@ -30,6 +30,10 @@ T = TypeVar("T")
 LIVE_STATES = "('PLANNED', 'ENTRY_SUBMITTED', 'OPEN', 'EXITING')"
 HOLDING_STATES = "('OPEN', 'EXITING')"
 LIVE_ORDER = "status IN ('PENDING', 'SUBMITTED', 'PARTIALLY_FILLED')"
+INSERT_EVENT = (
+    "INSERT INTO events (at, process, kind, symbol, position_id, message, data) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:
@@ -178,20 +182,21 @@ class LedgerCore:
         position_id: int | None = None,
         data: Mapping[str, Any] | None = None,
     ) -> int:
-        cursor = self._conn.execute(
-            "INSERT INTO events (at, process, kind, symbol, position_id, message, data) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                self._now_text(),
-                self._process,
-                kind,
-                rows.text(symbol),
-                position_id,
-                message,
-                rows.to_json(data),
-            ),
-        )
+        draft = EventDraft(kind, message, symbol, position_id, data or {})
+        cursor = self._conn.execute(INSERT_EVENT, self._event_row(draft, self._now_text()))
         return int(cursor.lastrowid or 0)
+
+    def _event_row(self, draft: EventDraft, at: str) -> tuple[object, ...]:
+        """The values of :data:`INSERT_EVENT` for ``draft``, written by this process."""
+        return (
+            at,
+            self._process,
+            draft.kind,
+            rows.text(draft.symbol),
+            draft.position_id,
+            draft.message,
+            rows.to_json(draft.data),
+        )
 
     def _guard(self, symbol: Symbol, action: str) -> None:
         if symbol in self._protected:

@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any
 
 from openbell.adapters.sqlite import rows
-from openbell.adapters.sqlite.core import LedgerCore
+from openbell.adapters.sqlite.core import INSERT_EVENT, LedgerCore
 from openbell.domain.errors import Conflict, InvalidValue, NotFound
 from openbell.domain.records import (
     Approval,
@@ -201,22 +201,7 @@ class LedgerJournal(LedgerCore):
         """Append many events in one transaction, in order; return how many."""
         now = self._now_text()
         with self._write() as conn:
-            conn.executemany(
-                "INSERT INTO events (at, process, kind, symbol, position_id, message, data) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        now,
-                        self._process,
-                        d.kind,
-                        rows.text(d.symbol),
-                        d.position_id,
-                        d.message,
-                        rows.to_json(d.data),
-                    )
-                    for d in drafts
-                ],
-            )
+            conn.executemany(INSERT_EVENT, [self._event_row(d, now) for d in drafts])
         return len(drafts)
 
     def events(self, *, after_id: int = 0, limit: int = 100) -> Sequence[LedgerEvent]:
