@@ -86,12 +86,12 @@ def load_settings(
         settings = Settings(**merged)
     except ValidationError as exc:
         raise ConfigError(
-            problems + _problems_from(exc, layers) or [(source, "valid settings", str(exc))],
+            problems + _problems_from(exc, _flat(layers)) or [(source, "valid settings", str(exc))],
             source=source,
         ) from None
     if problems:
         raise ConfigError(problems, source=source)
-    return LoadedSettings(settings, _origins(settings, layers), file_used)
+    return LoadedSettings(settings, _origins(settings, _flat(layers)), file_used)
 
 
 def _read_layer(
@@ -196,15 +196,18 @@ def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _origin_of(key: str, layers: list[tuple[str, dict[str, Any]]]) -> str:
+FlatLayers = list[tuple[str, dict[str, Any]]]
+"""(layer name, its values by dotted key), lowest layer first."""
+
+
+def _flat(layers: list[tuple[str, dict[str, Any]]]) -> FlatLayers:
+    return [(name, _flatten(layer)) for name, layer in layers]
+
+
+def _origin_of(key: str, layers: FlatLayers) -> str:
     """Name the highest layer that set ``key`` (or part of it), with the variables it used."""
-    for layer_name, layer in reversed(layers):
-        name: str = layer_name
-        hits = [
-            k
-            for k in _flatten(layer)
-            if k == key or k.startswith(key + ".") or key.startswith(k + ".")
-        ]
+    for name, flat in reversed(layers):
+        hits = [k for k in flat if k == key or k.startswith(key + ".") or key.startswith(k + ".")]
         if not hits:
             continue
         if name in ("environment", ".env"):
@@ -214,16 +217,14 @@ def _origin_of(key: str, layers: list[tuple[str, dict[str, Any]]]) -> str:
     return "default"
 
 
-def _origins(settings: Settings, layers: list[tuple[str, dict[str, Any]]]) -> dict[str, str]:
+def _origins(settings: Settings, layers: FlatLayers) -> dict[str, str]:
     return {key: _origin_of(key, layers) for key in _flatten(settings.model_dump())}
 
 
 _SECRET_ROOTS = ("secrets.", "broker.account")
 
 
-def _problems_from(
-    exc: ValidationError, layers: list[tuple[str, dict[str, Any]]]
-) -> list[tuple[str, str, str]]:
+def _problems_from(exc: ValidationError, layers: FlatLayers) -> list[tuple[str, str, str]]:
     problems = []
     for error in _split_timeline(exc.errors()):
         key = ".".join(str(part) for part in error["loc"]) or "settings"
