@@ -28,6 +28,7 @@ FARMS_OK = (
     (2106, "HMDS data farm connection is OK:ushmds"),
     (2158, "Sec-def data farm connection is OK:secdefnj"),
 )
+LISTING = "NASDAQ"  # the exchange every simulated holding is reported on
 CLIENT_ID_IN_USE = (
     326,
     "Unable to connect as the client id is already in use. Retry with a unique client id.",
@@ -222,7 +223,8 @@ class TwsGateway:
             self._error(session, -1, code, text)
         return True
 
-    def _contract(self, holding: Holding, exchange: str) -> list[object]:
+    def _contract(self, holding: Holding) -> list[object]:
+        """The 11 contract fields of position and portfolio messages (no primaryExchange)."""
         return [
             holding.con_id,
             holding.symbol,
@@ -231,7 +233,7 @@ class TwsGateway:
             0.0,
             "",
             "",
-            exchange,
+            LISTING,
             "USD",
             holding.symbol,
             holding.symbol,
@@ -243,7 +245,7 @@ class TwsGateway:
                 61,
                 3,
                 self.config.account,
-                *self._contract(holding, "NASDAQ"),
+                *self._contract(holding),
                 holding.quantity,
                 holding.average_cost,
             )
@@ -274,7 +276,7 @@ class TwsGateway:
             session.send(
                 7,
                 8,
-                *self._contract(h, "NASDAQ"),
+                *self._contract(h),
                 h.quantity,
                 h.average_cost,
                 worth,
