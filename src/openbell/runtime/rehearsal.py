@@ -21,18 +21,21 @@ from openbell import __version__
 from openbell.adapters.clock import ManualClock
 from openbell.adapters.sqlite.ledger import SqliteLedger
 from openbell.config import LoadedSettings
-from openbell.domain.enums import OrderRole, OrderType, PositionRole, Side, TimeInForce
+from openbell.domain.enums import PositionRole, Side
 from openbell.domain.errors import ProtectedSymbol
-from openbell.domain.orders import Fill, OrderIntent
+from openbell.domain.orders import Fill
 from openbell.domain.positions import Position
 from openbell.domain.sessions import NEW_YORK, Session
-from openbell.domain.values import Confidence, Money, OrderRef, Price, Quantity, Symbol
+from openbell.domain.values import Confidence, Money, Price, Quantity, Symbol
 from openbell.ports import Calendar
 from openbell.reports.positions import SUMMARY_COLUMNS, position_row
 from openbell.reports.tables import rows_table
+from openbell.services.entries import entry_ref
 from openbell.strategy.exits import exit_prices, target_pct_for
+from openbell.strategy.management import exit_orders
 from openbell.strategy.schedule import DayTimeline
 from openbell.strategy.sizing import shares_for_allocation
+from openbell.strategy.timing import EntryTiming
 
 ILLUSTRATIVE_NET_LIQUIDATION = Money(Decimal(10_000))
 ILLUSTRATIVE_COMMISSION = Money(Decimal("1.00"))
@@ -203,21 +206,11 @@ def _plan(
     )
 
 
-def _ref(session: Session, symbol: Symbol, role: OrderRole) -> OrderRef:
-    return OrderRef(f"ob-{session.trading_day:%Y%m%d}-{symbol}-{role.lower()}")
-
-
 def _submit_moo(
     ledger: SqliteLedger, clock: ManualClock, position: Position, session: Session, out: Console
 ) -> None:
-    intent = OrderIntent(
-        _ref(session, position.symbol, OrderRole.ENTRY),
-        position.symbol,
-        Side.BUY,
-        position.planned_quantity,
-        OrderType.MARKET,
-        TimeInForce.AT_THE_OPEN,
-        OrderRole.ENTRY,
+    intent = EntryTiming().entry_intent(
+        entry_ref(position), position.symbol, position.planned_quantity
     )
     ledger.record_order(position.position_id or 0, intent, owner="day-trader")
     _say(
@@ -240,7 +233,7 @@ def _fill_at_open(
     pick: _Pick,
     stop_loss_pct: Decimal,
 ) -> None:
-    ref = _ref_of(ledger, position, OrderRole.ENTRY)
+    ref = entry_ref(position)
     fill = Fill(
         f"{ref}-x1",
         ref,
@@ -258,11 +251,6 @@ def _fill_at_open(
     ledger.set_exit_prices(opened.position_id or 0, prices.target, prices.stop)
 
 
-def _ref_of(ledger: SqliteLedger, position: Position, role: OrderRole) -> OrderRef:
-    orders = [o for o in ledger.orders(position.position_id) if o.role is role]
-    return orders[-1].order_ref
-
-
 def _exit_at_target_if_reached(
     ledger: SqliteLedger, clock: ManualClock, position: Position, pick: _Pick, session: Session
 ) -> str:
@@ -270,21 +258,9 @@ def _exit_at_target_if_reached(
     current = ledger.position(position.position_id or 0)
     if current.target_price is None or current.target_price.value > Decimal(pick.high_price):
         return ""  # the day's high never reached the target: it would be flattened
-    ref = _ref(session, current.symbol, OrderRole.TARGET)
-    ledger.record_order(
-        current.position_id or 0,
-        OrderIntent(
-            ref,
-            current.symbol,
-            Side.SELL,
-            Quantity(current.held_quantity),
-            OrderType.LIMIT,
-            TimeInForce.DAY,
-            OrderRole.TARGET,
-            limit_price=current.target_price,
-        ),
-        owner="exit-manager",
-    )
+    target = exit_orders(current).target
+    ref = target.order_ref
+    ledger.record_order(current.position_id or 0, target, owner="exit-manager")
     ledger.record_exit_fill(
         Fill(
             f"{ref}-x1",

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from openbell.domain.enums import PositionState
+from openbell.domain.enums import OrderRole, PositionState
 from openbell.domain.positions import Position
 from openbell.domain.values import OrderRef
 from openbell.ports import Broker, Ledger
+from openbell.strategy.management import order_ref
 from openbell.strategy.timing import EntryTiming
 
 ENTRY_OWNER = "day-trader"
 
 
 def entry_ref(position: Position) -> OrderRef:
-    return OrderRef(
-        f"ob-{position.trading_day:%Y%m%d}-{position.symbol}-{position.position_id}-entry"
-    )
+    return order_ref(position, OrderRole.ENTRY)
 
 
 def send_entries(

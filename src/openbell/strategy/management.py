@@ -30,7 +30,9 @@ class ExitOrders:
     stop: OrderIntent
 
 
-def _ref(position: Position, role: OrderRole, attempt: int) -> OrderRef:
+def order_ref(position: Position, role: OrderRole, attempt: int = 0) -> OrderRef:
+    """Our reference for the ``attempt``-th order of ``role`` for ``position`` (IB orderRef):
+    ``ob-<day>-<symbol>-<position id>-<role>[-<attempt>]``."""
     suffix = f"-{attempt}" if attempt else ""
     return OrderRef(
         f"ob-{position.trading_day:%Y%m%d}-{position.symbol}-{position.position_id}"
@@ -51,7 +53,7 @@ def exit_orders(position: Position, attempt: int = 0) -> ExitOrders:
     shares = Quantity(position.held_quantity)
     group = f"oca-{position.trading_day:%Y%m%d}-{position.position_id}-{attempt}"
     target = OrderIntent(
-        _ref(position, OrderRole.TARGET, attempt),
+        order_ref(position, OrderRole.TARGET, attempt),
         position.symbol,
         Side.SELL,
         shares,
@@ -62,7 +64,7 @@ def exit_orders(position: Position, attempt: int = 0) -> ExitOrders:
         oca_group=group,
     )
     stop = OrderIntent(
-        _ref(position, OrderRole.STOP, attempt),
+        order_ref(position, OrderRole.STOP, attempt),
         position.symbol,
         Side.SELL,
         shares,
@@ -78,7 +80,7 @@ def exit_orders(position: Position, attempt: int = 0) -> ExitOrders:
 def flatten_order(position: Position, attempt: int = 0) -> OrderIntent:
     """A market sell of every share the position holds."""
     return OrderIntent(
-        _ref(position, OrderRole.FLATTEN, attempt),
+        order_ref(position, OrderRole.FLATTEN, attempt),
         position.symbol,
         Side.SELL,
         Quantity(position.held_quantity),
