@@ -36,7 +36,6 @@ class DemoBars:
         self._store = store
         self._calendar = calendar
         self._seed = seed
-        self._daily_cache: dict[str, DailyBars | None] = {}
 
     def symbols(self) -> list[str]:
         return sorted({row.symbol for row in self._store.inventory() if row.kind == "daily"})

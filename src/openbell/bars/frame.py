@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, fields
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
@@ -121,7 +121,6 @@ class DailyBars:
     volume: F64
     basis: Basis = Basis.RAW
     source: str = ""
-    _index: dict[date, int] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         what = f"{self.symbol} daily bars"
@@ -131,8 +130,6 @@ class DailyBars:
             and (np.diff(self.days.astype("datetime64[D]").astype(np.int64)) <= 0).any()
         ):
             raise InvalidValue(what, "strictly increasing days", "days out of order")
-        for i, day in enumerate(self.days.astype("datetime64[D]").tolist()):
-            self._index[day] = i
 
     def __len__(self) -> int:
         return len(self.days)
@@ -163,10 +160,9 @@ class DailyBars:
 
     def row(self, day: date) -> int | None:
         """The index of ``day``, or None if the series has no bar for it."""
-        if not self._index and len(self.days):
-            for i, known in enumerate(self.days.astype("datetime64[D]").tolist()):
-                self._index[known] = i
-        return self._index.get(day)
+        days = self.days.astype("datetime64[D]")
+        at = int(np.searchsorted(days, np.datetime64(day, "D")))
+        return at if at < len(days) and days[at] == np.datetime64(day, "D") else None
 
 
 def to_ns(instant: datetime) -> int:
