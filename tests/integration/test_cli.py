@@ -152,3 +152,15 @@ def test_python_dash_m_openbell_runs_as_a_real_process(env: dict[str, str], tmp_
     assert result.returncode == 0, result.stderr
     keys = {row["key"] for row in json.loads(result.stdout)}
     assert "protection.protected_symbols" in keys
+
+
+def test_version_is_the_installed_package_version(env: dict[str, str], tmp_path: Path) -> None:
+    from importlib.metadata import version as installed  # noqa: PLC0415
+
+    import openbell  # noqa: PLC0415
+
+    code, out, _ = invoke(["version"], env, tmp_path)
+    assert code == 0
+    assert out.strip() == openbell.__version__ == installed("openbell")
+    with pytest.raises(AttributeError):
+        _ = openbell.no_such_attribute  # type: ignore[attr-defined]
