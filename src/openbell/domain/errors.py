@@ -103,6 +103,10 @@ class LedgerBusy(RetryLater):
     """The ledger stayed locked by another process for longer than the busy timeout."""
 
 
+class BrokerUnavailable(RetryLater):
+    """The broker connection is down or not yet reconciled; nothing was sent."""
+
+
 # --- stop and alert -------------------------------------------------------------------------
 
 

@@ -1,9 +1,13 @@
 """``openbell gateway``: the simulated IB Gateway's server, session by session.
 
-This first slice speaks the connection handshake and the startup synchronisation that
-``ib_async.IB.connectAsync`` performs (IBKR.md §1.2): accounts, positions (pre-existing
-holdings such as the user's SKYX 182 @ 1.20), account values and portfolio, open and completed
-orders, executions, and the current (simulated) time. Orders arrive with the next slice.
+It speaks the TWS API (server version 178) to unmodified ib_async clients on loopback: the
+handshake and startup synchronisation (IBKR.md §1.2), orders through the matching engine
+(:mod:`~openbell.venue.tws.desk`), market data and historical bars from the replayed day
+(:mod:`~openbell.venue.tws.market`), and scripted faults (:mod:`~openbell.venue.tws.faults`).
+
+Time comes from the gateway's clock (a sim clock in rehearsals, a manual clock in tests).
+:meth:`TwsGateway.pump` moves the venue to the clock's now and sends what happened; the server
+pumps before every request and every ``replay_interval_s`` of wall time.
 """
 
 from __future__ import annotations
@@ -12,14 +16,29 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from openbell.bars.frame import DayBars
 from openbell.domain.errors import InvalidValue
-from openbell.domain.sessions import NEW_YORK
-from openbell.ports import Clock
-from openbell.venue.tws import wire
-from openbell.venue.tws.requests import PlaceOrder, parse_place_order
+from openbell.domain.sessions import NEW_YORK, Session
+from openbell.ports import Calendar, Clock
+from openbell.venue.engine import MatchingEngine, VenueConfig
+from openbell.venue.tws import answers, wire
+from openbell.venue.tws.account import LISTING, Account, Holding, con_id_for
+from openbell.venue.tws.desk import OrderDesk, Outgoing
+from openbell.venue.tws.faults import (
+    CONNECTIVITY_LOST,
+    RESTORED_DATA_KEPT,
+    RESTORED_DATA_LOST,
+    Fault,
+    FaultKind,
+)
+from openbell.venue.tws.requests import PlaceOrder, parse_cancel_order, parse_place_order
+from openbell.venue.tws.service import MarketService
+
+__all__ = ["GatewayConfig", "Holding", "TwsGateway", "check_loopback"]
 
 log = logging.getLogger(__name__)
 
@@ -28,31 +47,11 @@ FARMS_OK = (
     (2106, "HMDS data farm connection is OK:ushmds"),
     (2158, "Sec-def data farm connection is OK:secdefnj"),
 )
-LISTING = "NASDAQ"  # the exchange every simulated holding is reported on
 CLIENT_ID_IN_USE = (
     326,
     "Unable to connect as the client id is already in use. Retry with a unique client id.",
 )
-
-
-@dataclass(frozen=True)
-class Holding:
-    """A position the account already holds when the gateway starts (not openbell's)."""
-
-    symbol: str
-    quantity: int
-    average_cost: float
-    con_id: int = 0
-
-    @classmethod
-    def parse(cls, text: str) -> Holding:
-        """``SYMBOL:QTY@PRICE``, e.g. ``SKYX:182@1.20``."""
-        try:
-            symbol, rest = text.split(":", 1)
-            quantity, price = rest.split("@", 1)
-            return cls(symbol.strip().upper(), int(quantity), float(price))
-        except ValueError:
-            raise InvalidValue("holding", "SYMBOL:QTY@PRICE, e.g. SKYX:182@1.20", text) from None
+NO_SECURITY = (200, "No security definition has been found for the request")
 
 
 @dataclass(frozen=True)
@@ -61,6 +60,9 @@ class GatewayConfig:
     cash: float = 100_000.0
     holdings: tuple[Holding, ...] = ()
     first_order_id: int = 1
+    venue: VenueConfig = field(default_factory=VenueConfig)
+    replay_interval_s: float = 0.02
+    """Wall seconds between two pumps while serving."""
 
 
 def check_loopback(host: str, allow_remote: bool) -> None:
@@ -80,61 +82,216 @@ def check_loopback(host: str, allow_remote: bool) -> None:
 
 
 @dataclass
-class _Session:
+class Connection:
+    """One client connection."""
+
     writer: asyncio.StreamWriter
     client_id: int | None = None
     version: int = wire.SERVER_VERSION
+    positions: bool = False
+    account_updates: bool = False
 
     def send(self, *fields: object) -> None:
-        self.writer.write(wire.encode(fields))
+        if not self.writer.is_closing():
+            self.writer.write(wire.encode(fields))
 
 
 @dataclass
 class TwsGateway:
-    """The server. Build it, then ``await start(host, port)``; ``close()`` stops it."""
+    """The server: build it, ``load_day``, ``await start(host, port)``; ``close()`` stops it."""
 
     config: GatewayConfig
     clock: Clock
-    sessions: dict[int, _Session] = field(default_factory=dict)
-    received_orders: list[PlaceOrder] = field(default_factory=list)
-    """Every order request parsed, in arrival order (matching arrives with the next slice)."""
-    _server: asyncio.Server | None = None
-    _next_order_id: int = 0
+    calendar: Calendar | None = None
+    sessions: dict[int, Connection] = field(default_factory=dict)
+    received_orders: list[tuple[int, PlaceOrder]] = field(default_factory=list)
+    """Every order request parsed, in arrival order (with its client id)."""
+    order_arrivals: list[float] = field(default_factory=list)
+    """``time.perf_counter()`` when each order request was read (for latency benchmarks)."""
 
     def __post_init__(self) -> None:
+        self.engine = MatchingEngine(self.config.venue, calendar=self.calendar)
+        self.market = MarketService(self.clock, self._send_to)
+        self.desk = OrderDesk(self.engine, self.config.account, self._con_id, lambda _s: LISTING)
+        self.account = Account(
+            self.config.account,
+            self.config.cash,
+            self.config.holdings,
+            self.engine,
+            self.market.last_price,
+        )
+        self.faults: list[Fault] = []
         self._next_order_id = self.config.first_order_id
-        self._handlers: dict[int, Callable[[_Session, list[str]], None]] = {
-            61: self._positions,
-            5: self._open_orders,
-            99: self._completed_orders,
-            6: self._account_updates,
-            76: self._account_updates_multi,
-            7: self._executions,
-            49: self._current_time,
-            8: self._ids,
-            16: self._open_orders,
-            15: self._ignore,
-            64: self._ignore,
-            3: self._place_order,
-        }
+        self._server: asyncio.Server | None = None
+        self._host, self._port, self._allow_remote = "127.0.0.1", 0, False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._replay: asyncio.Task[None] | None = None
+        self._outage = False
+        self._held: dict[int, list[list[object]]] = {}
+        self._fill_after_cancel = False
+        self._held_fills: dict[tuple[int, int], list[list[object]]] = {}
+        self._cancelled_first = False
+        self._handlers: dict[int, Callable[[Connection, list[str]], None]] = {
+            3: self._place_order,
+            4: self._cancel_order,
+            5: self._open_orders,
+            6: self._account_updates,
+            7: self._executions,
+            8: self._ids,
+            15: self._ignore,
+            16: self._all_open_orders,
+            49: self._current_time,
+            61: self._positions,
+            64: self._ignore,
+            76: self._account_updates_multi,
+            99: self._completed_orders,
+        }
+        self._handlers.update(self.market.handlers())
 
+    # --- the replayed market ----------------------------------------------------------------
+    def load_day(self, session: Session, bars: Mapping[str, DayBars]) -> None:
+        """Make ``session`` the replayed day with these bars (one :class:`DayBars` per symbol)."""
+        self._deliver(self.desk.load(self.engine.load_day(session, bars)))
+        self.market.load_day(session, bars)
+
+    def pump(self) -> None:
+        """Move the venue and market data to the clock's now and send what happened."""
+        now = self.clock.now()
+        for fault in [f for f in self.faults if f.at is not None and f.at <= now]:
+            self.faults.remove(fault)
+            self.inject(fault)
+        self._deliver(self.desk.advance(now))
+        self.market.pump(now)
+
+    # --- serving ------------------------------------------------------------------------------
     async def start(
         self, host: str = "127.0.0.1", port: int = 4002, allow_remote: bool = False
     ) -> int:
         """Listen on ``host:port`` (port 0 picks one); return the port."""
         check_loopback(host, allow_remote)
         self._server = await asyncio.start_server(self._serve, host, port)
-        return int(self._server.sockets[0].getsockname()[1])
+        self._host, self._allow_remote = host, allow_remote
+        self._port = int(self._server.sockets[0].getsockname()[1])
+        if self._replay is None:
+            self._replay = asyncio.create_task(self._run_replay())
+        return self._port
 
     async def close(self) -> None:
         """Stop listening, end every session, and wait until each has finished."""
+        if self._replay is not None:
+            self._replay.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._replay
+            self._replay = None
+        await self._stop_serving()
+
+    async def _stop_serving(self) -> None:
         if self._server is not None:
             self._server.close()
             for session in list(self.sessions.values()):
                 session.writer.close()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             await self._server.wait_closed()
+            self._server = None
+
+    async def _run_replay(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.replay_interval_s)
+            try:
+                self.pump()
+            except Exception:  # the replay must outlive one bad step; say so loudly
+                log.exception("gateway replay step failed")
+
+    # --- faults -------------------------------------------------------------------------------
+    def inject(self, fault: Fault) -> None:
+        """Apply ``fault`` now (see :mod:`openbell.venue.tws.faults`)."""
+        log.warning("injecting fault %s", fault.kind)
+        kind = fault.kind
+        if kind is FaultKind.DROP:
+            for session in list(self.sessions.values()):
+                session.writer.close()
+        elif kind in (FaultKind.OUTAGE_DATA_LOST, FaultKind.OUTAGE_DATA_KEPT):
+            self.connectivity_lost()
+            loop = asyncio.get_running_loop()
+            lost = kind is FaultKind.OUTAGE_DATA_LOST
+            loop.call_later(fault.seconds, self.connectivity_restored, lost)
+        elif kind is FaultKind.TIF_PRESET:
+            self._about_latest_order(
+                10349, lambda _o: "Order TIF was set to DAY based on order preset."
+            )
+        elif kind is FaultKind.LATE_NOT_FOUND:
+            self._about_latest_order(
+                10147, lambda o: f"OrderId {o} that needs to be cancelled is not found."
+            )
+        elif kind is FaultKind.FILL_AFTER_CANCEL:
+            self._fill_after_cancel = True
+        elif kind is FaultKind.CANCELLED_BEFORE_REJECT:
+            self._cancelled_first = True
+        else:
+            task = asyncio.get_running_loop().create_task(self.restart(fault.seconds))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def connectivity_lost(self) -> None:
+        """Tell every client IB is unreachable; hold order news until it is back."""
+        self._outage = True
+        self._broadcast(*CONNECTIVITY_LOST)
+
+    def connectivity_restored(self, data_lost: bool) -> None:
+        """1101 (subscriptions dropped) or 1102; then deliver the news held meanwhile."""
+        self._outage = False
+        self._broadcast(*(RESTORED_DATA_LOST if data_lost else RESTORED_DATA_KEPT))
+        if data_lost:
+            self.market.drop_subscriptions()
+        held, self._held = self._held, {}
+        for client_id, messages in held.items():
+            for fields in messages:
+                self._send_to(client_id, fields)
+
+    async def restart(self, seconds: float) -> None:
+        """Go away for ``seconds`` (every session ends), then listen again; orders live on."""
+        await self._stop_serving()
+        await asyncio.sleep(seconds)
+        self._server = await asyncio.start_server(self._serve, self._host, self._port)
+
+    def _broadcast(self, code: int, text: str) -> None:
+        for session in self.sessions.values():
+            session.send(*answers.error(-1, code, text))
+
+    def _about_latest_order(self, code: int, text: Callable[[int], str]) -> None:
+        latest: dict[int, int] = {}
+        for order in self.desk.orders.values():
+            if not order.is_done:
+                latest[order.client_id] = order.view.order_id
+        for client_id, order_id in latest.items():
+            self._send_to(client_id, answers.error(order_id, code, text(order_id)))
+
+    # --- delivery -----------------------------------------------------------------------------
+    def _deliver(self, out: list[Outgoing]) -> None:
+        if self._fill_after_cancel:
+            out = self._hold_fills(out)
+        for client_id, fields in out:
+            if self._outage and fields[0] != 4:
+                self._held.setdefault(client_id, []).append(fields)
+            else:
+                self._send_to(client_id, fields)
+        self._after_fills(out)
+
+    def _hold_fills(self, out: list[Outgoing]) -> list[Outgoing]:
+        """Under ``fill-after-cancel``: keep each fill's news until its client cancels."""
+        passed: list[Outgoing] = []
+        for i, (client_id, fields) in enumerate(out):
+            order_id = _fill_order_id(out, i)
+            if order_id is None:
+                passed.append((client_id, fields))
+            else:
+                self._held_fills.setdefault((client_id, order_id), []).append(fields)
+        return passed
+
+    def _send_to(self, client_id: int, fields: list[object]) -> None:
+        session = self.sessions.get(client_id)
+        if session is not None:
+            session.send(*fields)
 
     # --- one connection -------------------------------------------------------------------
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -142,7 +299,7 @@ class TwsGateway:
         if task is not None:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        session = _Session(writer)
+        session = Connection(writer)
         try:
             pending = await self._handshake(reader, session)
             await self._converse(reader, session, pending)
@@ -151,11 +308,14 @@ class TwsGateway:
         finally:
             if session.client_id is not None and self.sessions.get(session.client_id) is session:
                 del self.sessions[session.client_id]
+                self.market.forget(session.client_id)
             writer.close()
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
 
-    async def _handshake(self, reader: asyncio.StreamReader, session: _Session) -> list[list[str]]:
+    async def _handshake(
+        self, reader: asyncio.StreamReader, session: Connection
+    ) -> list[list[str]]:
         """Read ``API\\0`` and the version offer, answer with ours; return what followed."""
         greeting = await reader.readexactly(len(wire.GREETING))
         if greeting != wire.GREETING:
@@ -170,7 +330,7 @@ class TwsGateway:
         return messages[1:]
 
     async def _converse(
-        self, reader: asyncio.StreamReader, session: _Session, pending: list[list[str]]
+        self, reader: asyncio.StreamReader, session: Connection, pending: list[list[str]]
     ) -> None:
         frames = wire.FrameReader()
         while True:
@@ -184,7 +344,7 @@ class TwsGateway:
                 return
             pending = frames.feed(data)
 
-    def _handle(self, session: _Session, message: list[str]) -> bool:
+    def _handle(self, session: Connection, message: list[str]) -> bool:
         """Answer one request; False ends the session."""
         try:
             msg_id = int(message[0])
@@ -193,132 +353,173 @@ class TwsGateway:
             return True
         if msg_id == 71:
             return self._start_api(session, message)
+        if session.client_id is None:
+            log.warning("message %s before startApi: ignored", msg_id)
+            return True
         handler = self._handlers.get(msg_id)
         if handler is None:
-            self._error(
-                session,
-                -1,
-                321,
-                f"Error validating request: message {msg_id} is "
-                "not supported by the openbell gateway yet",
-            )
+            text = f"Error validating request: message {msg_id} is not supported here"
+            session.send(*answers.error(-1, 321, text))
             return True
-        handler(session, message)
+        try:
+            self.pump()
+            handler(session, message)
+        except InvalidValue as exc:
+            req_id = int(message[2]) if len(message) > 2 and message[2].isdigit() else -1
+            session.send(*answers.error(req_id, 321, f"Error validating request: {exc}"))
         return True
 
     # --- answers --------------------------------------------------------------------------
-    def _error(self, session: _Session, req_id: int, code: int, text: str) -> None:
-        session.send(4, 2, req_id, code, text, "")
-
-    def _start_api(self, session: _Session, message: list[str]) -> bool:
-        client_id = int(message[2])
+    def _start_api(self, session: Connection, message: list[str]) -> bool:
+        try:
+            client_id = int(message[2])
+        except (ValueError, IndexError):
+            session.send(*answers.error(-1, 321, "Error validating request: no client id"))
+            return False
         if client_id in self.sessions:
-            self._error(session, -1, *CLIENT_ID_IN_USE)
+            session.send(*answers.error(-1, *CLIENT_ID_IN_USE))
             return False
         session.client_id = client_id
         self.sessions[client_id] = session
         session.send(15, 1, self.config.account)
         session.send(9, 1, self._next_order_id)
         for code, text in FARMS_OK:
-            self._error(session, -1, code, text)
+            session.send(*answers.error(-1, code, text))
         return True
 
-    def _contract(self, holding: Holding) -> list[object]:
-        """The 11 contract fields of position and portfolio messages (no primaryExchange)."""
-        return [
-            holding.con_id,
-            holding.symbol,
-            "STK",
-            "",
-            0.0,
-            "",
-            "",
-            LISTING,
-            "USD",
-            holding.symbol,
-            holding.symbol,
-        ]
+    def _con_id(self, symbol: str) -> int:
+        held = next((h.con_id for h in self.config.holdings if h.symbol == symbol and h.con_id), 0)
+        return held or con_id_for(symbol)
 
-    def _positions(self, session: _Session, _: list[str]) -> None:
-        for holding in self.config.holdings:
-            session.send(
-                61,
-                3,
-                self.config.account,
-                *self._contract(holding),
-                holding.quantity,
-                holding.average_cost,
-            )
+    def _positions(self, session: Connection, _: list[str]) -> None:
+        session.positions = True
+        for line in self.account.lines():
+            session.send(*self.account.position_message(line))
         session.send(62, 1)
 
-    def _open_orders(self, session: _Session, _: list[str]) -> None:
-        session.send(53, 1)
-
-    def _completed_orders(self, session: _Session, _: list[str]) -> None:
-        session.send(102)
-
-    def _account_values(self) -> list[tuple[str, str]]:
-        held = sum(h.quantity * h.average_cost for h in self.config.holdings)
-        cash = self.config.cash
-        return [
-            ("NetLiquidation", f"{cash + held:.2f}"),
-            ("TotalCashValue", f"{cash:.2f}"),
-            ("AvailableFunds", f"{cash:.2f}"),
-            ("BuyingPower", f"{cash * 4:.2f}"),
-        ]
-
-    def _account_updates(self, session: _Session, message: list[str]) -> None:
-        account = self.config.account
-        for key, value in self._account_values():
-            session.send(6, 2, key, value, "USD", account)
-        for h in self.config.holdings:
-            worth = h.quantity * h.average_cost
-            session.send(
-                7,
-                8,
-                *self._contract(h),
-                h.quantity,
-                h.average_cost,
-                worth,
-                h.average_cost,
-                0.0,
-                0.0,
-                account,
-            )
+    def _account_updates(self, session: Connection, message: list[str]) -> None:
+        session.account_updates = message[2:3] != ["0"]
+        for key, value in self.account.values():
+            session.send(6, 2, key, value, "USD", self.config.account)
+        for line in self.account.lines():
+            session.send(*self.account.portfolio_message(line))
         session.send(8, 1, self.clock.now().astimezone(NEW_YORK).strftime("%H:%M"))
-        session.send(54, 1, account)
+        session.send(54, 1, self.config.account)
 
-    def _account_updates_multi(self, session: _Session, message: list[str]) -> None:
+    def _account_updates_multi(self, session: Connection, message: list[str]) -> None:
         req_id = int(message[2])
-        for key, value in self._account_values():
+        for key, value in self.account.values():
             session.send(73, 1, req_id, self.config.account, "", key, value, "USD")
         session.send(74, 1, req_id)
 
-    def _executions(self, session: _Session, message: list[str]) -> None:
-        session.send(55, 1, int(message[2]))
+    def _after_fills(self, out: list[Outgoing]) -> None:
+        """Push position and portfolio updates for symbols that just traded."""
+        symbols = {f[5] for _c, f in out if f[0] == 11}
+        for symbol in sorted(str(s) for s in symbols):
+            line = self.account.line(symbol)
+            for session in self.sessions.values():
+                if session.positions:
+                    session.send(*self.account.position_message(line))
+                if session.account_updates:
+                    session.send(*self.account.portfolio_message(line))
 
-    def _current_time(self, session: _Session, _: list[str]) -> None:
+    def _open_orders(self, session: Connection, _: list[str]) -> None:
+        assert session.client_id is not None
+        for _client, fields in self.desk.open_orders(session.client_id):
+            session.send(*fields)
+        session.send(53, 1)
+
+    def _all_open_orders(self, session: Connection, _: list[str]) -> None:
+        for _client, fields in self.desk.open_orders(None):
+            session.send(*fields)
+        session.send(53, 1)
+
+    def _completed_orders(self, session: Connection, _: list[str]) -> None:
+        assert session.client_id is not None
+        for _client, fields in self.desk.completed_orders(session.client_id):
+            session.send(*fields)
+        session.send(102)
+
+    def _executions(self, session: Connection, message: list[str]) -> None:
+        assert session.client_id is not None
+        req_id = int(message[2])
+        wanted_client = (
+            int(message[3]) if len(message) > 3 and message[3].lstrip("-").isdigit() else 0
+        )
+        reports = self.desk.execution_reports(
+            session.client_id,
+            req_id,
+            lambda e: wanted_client in (0, e.order.client_id),
+        )
+        for _client, fields in reports:
+            session.send(*fields)
+        session.send(55, 1, req_id)
+
+    def _current_time(self, session: Connection, _: list[str]) -> None:
         session.send(49, 1, int(self.clock.now().timestamp()))
 
-    def _ids(self, session: _Session, _: list[str]) -> None:
+    def _ids(self, session: Connection, _: list[str]) -> None:
         session.send(9, 1, self._next_order_id)
 
-    def _ignore(self, session: _Session, _: list[str]) -> None:
+    def _ignore(self, session: Connection, _: list[str]) -> None:
         return
 
-    def _place_order(self, session: _Session, message: list[str]) -> None:
+    def _place_order(self, session: Connection, message: list[str]) -> None:
+        self.order_arrivals.append(time.perf_counter())
+        assert session.client_id is not None
         order_id = int(message[1]) if len(message) > 1 and message[1].isdigit() else -1
         try:
-            order = parse_place_order(message, session.version)
+            request = parse_place_order(message, session.version)
         except InvalidValue as exc:
-            self._error(session, order_id, 321, f"Error validating request: {exc}")
+            session.send(*answers.error(order_id, 321, f"Error validating request: {exc}"))
             return
-        self.received_orders.append(order)
-        self._next_order_id = max(self._next_order_id, order.order_id + 1)
-        # Until the matching engine is wired behind the socket, refuse honestly.
-        self._error(
-            session,
-            order.order_id,
-            201,
-            "Order rejected - reason:the openbell gateway does not execute orders yet",
-        )
+        self.received_orders.append((session.client_id, request))
+        self._next_order_id = max(self._next_order_id, request.order_id + 1)
+        if not self.market.knows(request.contract.symbol):
+            session.send(*answers.error(request.order_id, *NO_SECURITY))
+            return
+        out = self.desk.place(session.client_id, request, self.clock.now())
+        if self._cancelled_first:
+            out = self._status_before_reject(out)
+        self._deliver(out)
+
+    def _status_before_reject(self, out: list[Outgoing]) -> list[Outgoing]:
+        for i in range(len(out) - 1):
+            first, second = out[i][1], out[i + 1][1]
+            if first[0] == 4 and first[3] == 201 and second[0] == 3:
+                self._cancelled_first = False
+                return [*out[:i], out[i + 1], out[i], *out[i + 2 :]]
+        return out
+
+    def _cancel_order(self, session: Connection, message: list[str]) -> None:
+        assert session.client_id is not None
+        order_id = parse_cancel_order(message, session.version)
+        held = self._held_fills.pop((session.client_id, order_id), None)
+        order = self.desk.find(session.client_id, order_id)
+        if held is not None and order is not None:
+            # The venue filled it before the cancel arrived; IB's race reports the cancel first.
+            self._fill_after_cancel = False
+            v = order.view
+            session.send(*answers.error(order_id, 202, "Order Canceled - reason:"))
+            session.send(
+                *answers.order_status(
+                    order_id, "Cancelled", 0, 0, 0, v.perm_id, v.parent_id, 0, v.client_id
+                )
+            )
+            for fields in held:
+                session.send(*fields)
+            return
+        out = self.desk.cancel(session.client_id, order_id, self.clock.now())
+        self._deliver(out)
+
+
+def _fill_order_id(out: list[Outgoing], i: int) -> int | None:
+    """The order id if message ``i`` is part of a fill's news (status, execution, commission)."""
+    fields = out[i][1]
+    if fields[0] == 11:
+        return int(str(fields[2]))
+    if fields[0] == 59 and i > 0 and out[i - 1][1][0] == 11:
+        return int(str(out[i - 1][1][2]))
+    if fields[0] == 3 and i + 1 < len(out) and out[i + 1][1][0] == 11:
+        return int(str(fields[1]))
+    return None

@@ -1,0 +1,79 @@
+"""Faults the simulated gateway can inject, scripted by tests or on the command line.
+
+Each reproduces something real IB gateways do (IBKR.md §2.7, §2.8, §3.4):
+
+``drop``              the socket closes under every client (a crash, a network blip).
+``1100-1101``         connectivity to IB is lost, then restored with market data lost: order
+                      news is held during the outage, market data subscriptions are dropped.
+``1100-1102``         the same, restored with data maintained.
+``10349``             "Order TIF was set to DAY based on order preset" about a live order
+                      (ib_async 2.1.0 marks the order Cancelled; it lives on and may fill).
+``late-10147``        "not found" about a live order nobody asked to cancel.
+``fill-after-cancel`` the next fill's news is held; when its client then cancels the order,
+                      it gets a Cancelled status and 202 first, and the fill after them.
+``cancelled-before-201``  the next rejection sends its Cancelled status before the 201.
+``restart``           the gateway goes away for ``seconds`` and comes back with its orders.
+
+On the command line a fault is ``KIND@HH:MM[:SS]`` (New York time on the replayed day), with
+``restart`` taking ``restart@HH:MM+SECONDS``; the order faults apply to every client's most
+recent working order.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from enum import StrEnum
+
+from openbell.domain.errors import InvalidValue
+from openbell.domain.sessions import NEW_YORK
+
+
+class FaultKind(StrEnum):
+    DROP = "drop"
+    OUTAGE_DATA_LOST = "1100-1101"
+    OUTAGE_DATA_KEPT = "1100-1102"
+    TIF_PRESET = "10349"
+    LATE_NOT_FOUND = "late-10147"
+    FILL_AFTER_CANCEL = "fill-after-cancel"
+    CANCELLED_BEFORE_REJECT = "cancelled-before-201"
+    RESTART = "restart"
+
+
+CONNECTIVITY_LOST = (1100, "Connectivity between IB and Trader Workstation has been lost.")
+RESTORED_DATA_LOST = (
+    1101,
+    "Connectivity between IB and Trader Workstation has been restored - data lost.",
+)
+RESTORED_DATA_KEPT = (
+    1102,
+    "Connectivity between IB and Trader Workstation has been restored - data maintained.",
+)
+
+_SCRIPTED = re.compile(r"^([a-z0-9-]+)@(\d{1,2}:\d{2}(?::\d{2})?)(?:\+(\d+(?:\.\d+)?))?$")
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """One fault, due at ``at`` (None: now). ``seconds`` is an outage's or restart's length."""
+
+    kind: FaultKind
+    at: datetime | None = None
+    seconds: float = 1.0
+
+    @classmethod
+    def parse(cls, text: str, trading_day: date) -> Fault:
+        """``KIND@HH:MM[:SS][+SECONDS]`` on ``trading_day``, New York time."""
+        match = _SCRIPTED.match(text.strip().lower())
+        kinds = ", ".join(k.value for k in FaultKind)
+        if match is None:
+            raise InvalidValue("fault", f"KIND@HH:MM[:SS][+SECONDS] with KIND one of {kinds}", text)
+        try:
+            kind = FaultKind(match.group(1))
+            hour, rest = match.group(2).split(":", 1)
+            clock = time.fromisoformat(f"{int(hour):02d}:{rest}")
+        except ValueError:
+            raise InvalidValue("fault", f"a kind among {kinds} and a valid time", text) from None
+        seconds = float(match.group(3)) if match.group(3) else 1.0
+        return cls(kind, datetime.combine(trading_day, clock, NEW_YORK), seconds)

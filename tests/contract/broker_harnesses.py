@@ -1,0 +1,172 @@
+"""Two ways to run the Broker port over the same venue, for the shared contract suite.
+
+``SimHarness``: the in-process :class:`SimBroker` over a :class:`MatchingEngine`.
+``GatewayHarness``: the :class:`IbBroker` (real ib_async) connected over loopback to an
+``openbell gateway`` (:class:`TwsGateway`) running in its own thread and event loop.
+
+Both share a :class:`ManualClock`; ``advance_to`` moves the market and then waits until the
+broker has heard everything the venue said up to that instant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol, TypeVar
+
+from openbell.adapters.clock import ManualClock
+from openbell.adapters.ib.broker import IbBroker, IbConnection
+from openbell.backtest.sim_broker import SimBroker
+from openbell.bars.frame import DayBars
+from openbell.domain.broker import BrokerEvent
+from openbell.domain.orders import OrderIntent
+from openbell.domain.sessions import Session
+from openbell.domain.values import Money, OrderRef
+from openbell.venue import MatchingEngine, VenueConfig
+from openbell.venue.tws.gateway import GatewayConfig, TwsGateway
+
+T = TypeVar("T")
+
+
+class Harness(Protocol):
+    name: str
+    clock: ManualClock
+
+    def place(self, intent: OrderIntent) -> None: ...
+
+    def cancel(self, ref: OrderRef) -> None: ...
+
+    def advance_to(self, at: datetime) -> None: ...
+
+    def advance_unheard(self, at: datetime) -> None:
+        """Move the market to ``at`` without letting the broker hear of it yet."""
+        ...
+
+    def events(self) -> Sequence[BrokerEvent]: ...
+
+    def close(self) -> None: ...
+
+
+class SimHarness:
+    name = "sim"
+
+    def __init__(
+        self, start: datetime, session: Session, bars: Mapping[str, DayBars], venue: VenueConfig
+    ) -> None:
+        self.clock = ManualClock(start)
+        self.broker = SimBroker(
+            MatchingEngine(venue), self.clock, starting_equity=Money(Decimal(100_000))
+        )
+        self.broker.load_day(session, bars)
+
+    def place(self, intent: OrderIntent) -> None:
+        self.broker.place(intent)
+
+    def cancel(self, ref: OrderRef) -> None:
+        self.broker.cancel(ref)
+
+    def advance_to(self, at: datetime) -> None:
+        self.clock.set(at)
+        self.broker.advance_to(at)
+
+    def advance_unheard(self, at: datetime) -> None:
+        self.advance_to(at)  # in process, the venue's news is only read with events()
+
+    def events(self) -> Sequence[BrokerEvent]:
+        return self.broker.events()
+
+    def close(self) -> None:
+        return
+
+
+class GatewayThread:
+    """A :class:`TwsGateway` serving on 127.0.0.1 from its own thread and event loop."""
+
+    def __init__(self, gateway: TwsGateway) -> None:
+        self.gateway = gateway
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        self.port = self.run(lambda: self.gateway.start("127.0.0.1", 0))
+
+    def run(self, make: Callable[[], object]) -> T:  # type: ignore[type-var]
+        """Run ``make()`` in the gateway's loop (awaiting it if it is a coroutine)."""
+
+        async def call() -> object:
+            result = make()
+            if asyncio.iscoroutine(result):
+                return await result
+            return result
+
+        future: Future[object] = asyncio.run_coroutine_threadsafe(call(), self.loop)
+        return future.result(timeout=10)  # type: ignore[return-value]
+
+    def stop(self) -> None:
+        self.run(self.gateway.close)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        self.loop.close()
+
+
+class GatewayHarness:
+    name = "gateway"
+
+    def __init__(
+        self,
+        start: datetime,
+        session: Session,
+        bars: Mapping[str, DayBars],
+        venue: VenueConfig,
+        client_id: int = 7,
+    ) -> None:
+        self.clock = ManualClock(start)
+        # ib_async's synchronous calls run this thread's event loop: give it its own, and
+        # close it afterwards, so no other test inherits (or garbage-collects) it.
+        self.client_loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.client_loop)
+        config = GatewayConfig(account="DU0000001", venue=venue, replay_interval_s=3600.0)
+        gateway = TwsGateway(config, self.clock)
+        gateway.load_day(session, bars)
+        self.server = GatewayThread(gateway)
+        connection = IbConnection(
+            port=self.server.port, client_id=client_id, account="DU0000001", timeout_s=5
+        )
+        self.broker = IbBroker(connection, self.clock)
+        self.broker.connect()
+
+    def place(self, intent: OrderIntent) -> None:
+        self.broker.place(intent)
+        self.settle()  # the gateway reads the order at this clock time, not a later one
+
+    def cancel(self, ref: OrderRef) -> None:
+        self.broker.cancel(ref)
+        self.settle()
+
+    def advance_to(self, at: datetime) -> None:
+        self.advance_unheard(at)
+        self.settle()
+
+    def advance_unheard(self, at: datetime) -> None:
+        self.clock.set(at)
+        self.server.run(self.server.gateway.pump)
+
+    def settle(self) -> None:
+        """A round trip: everything the gateway sent before its answer has been read."""
+        if self.broker.ib.isConnected():
+            self.broker.ib.reqCurrentTime()
+        self.broker.pump()
+
+    def events(self) -> Sequence[BrokerEvent]:
+        self.settle()
+        return self.broker.events()
+
+    def close(self) -> None:
+        self.broker.disconnect()
+        self.client_loop.run_until_complete(asyncio.sleep(0.01))  # let the transport close
+        self.server.stop()
+        asyncio.set_event_loop(None)
+        self.client_loop.close()
