@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
+
+# Shared test scaffolding (harnesses, fakes) importable from every test directory.
+sys.path.insert(0, str(Path(__file__).parent / "support"))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -13,9 +13,10 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ib_async import IB, Ticker
+from ib_async import IB, Contract, Ticker
 
 from openbell.adapters.ib import mapping
+from openbell.domain.errors import InvalidValue
 from openbell.domain.values import Price, Symbol
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ _DATA_LOST = 1101
 @dataclass
 class _Watch:
     symbol: Symbol
+    contract: Contract
     on_price: OnPrice
     ticker: Ticker | None = None
 
@@ -43,8 +45,15 @@ class IbPrices:
         ib.connectedEvent += self._resubscribe
 
     def subscribe(self, symbol: Symbol, on_price: OnPrice) -> None:
-        """Call ``on_price`` with every trade price of ``symbol`` from now on."""
-        watch = _Watch(symbol, on_price)
+        """Call ``on_price`` with every trade price of ``symbol`` from now on.
+
+        Blocks while IB resolves the contract (ib_async keys tickers by contract id);
+        an unknown symbol is refused with :class:`InvalidValue`.
+        """
+        contract = mapping.ib_contract(symbol)
+        if not self._ib.qualifyContracts(contract) or not contract.conId:
+            raise InvalidValue(f"{symbol} at IB", "a stock IB knows (a contract id)", "none")
+        watch = _Watch(symbol, contract, on_price)
         self._watches[symbol] = watch
         self._start(watch)
 
@@ -57,7 +66,7 @@ class IbPrices:
     def _start(self, watch: _Watch) -> None:
         if not self._ib.isConnected():
             return
-        ticker = self._ib.reqMktData(mapping.ib_contract(watch.symbol), "", False, False)
+        ticker = self._ib.reqMktData(watch.contract, "", False, False)
         watch.ticker = ticker
 
         def on_update(updated: Ticker) -> None:

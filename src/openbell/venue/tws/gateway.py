@@ -125,6 +125,9 @@ class TwsGateway:
         self._server: asyncio.Server | None = None
         self._host, self._port, self._allow_remote = "127.0.0.1", 0, False
         self._tasks: set[asyncio.Task[None]] = set()
+        """One task per connection."""
+        self._background: set[asyncio.Task[None]] = set()
+        """Scripted restarts in progress."""
         self._replay: asyncio.Task[None] | None = None
         self._outage = False
         self._held: dict[int, list[list[object]]] = {}
@@ -178,11 +181,12 @@ class TwsGateway:
 
     async def close(self) -> None:
         """Stop listening, end every session, and wait until each has finished."""
-        if self._replay is not None:
-            self._replay.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._replay
-            self._replay = None
+        for task in [self._replay, *self._background]:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._replay = None
         await self._stop_serving()
 
     async def _stop_serving(self) -> None:
@@ -229,8 +233,8 @@ class TwsGateway:
             self._cancelled_first = True
         else:
             task = asyncio.get_running_loop().create_task(self.restart(fault.seconds))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     def connectivity_lost(self) -> None:
         """Tell every client IB is unreachable; hold order news until it is back."""

@@ -47,12 +47,13 @@ def ticks_between(bars: DayBars, after_ns: int, until_ns: int, open_ns: int) -> 
     step = bars.resolution_s * 1_000_000_000
     starts = bars.start_ns
     ends = starts + step
-    events = [(int(starts[i]), 0, i) for i in range(*_span(starts, after_ns, until_ns))]
-    events += [(int(ends[i]), 1, i) for i in range(*_span(ends, after_ns, until_ns))]
+    # At one instant a bar's end (its low, high and close) comes before the next bar's open.
+    events = [(int(starts[i]), 1, i) for i in range(*_span(starts, after_ns, until_ns))]
+    events += [(int(ends[i]), 0, i) for i in range(*_span(ends, after_ns, until_ns))]
     events.sort()
     ticks: list[Tick] = []
-    for at_ns, is_end, i in events:
-        if is_end:
+    for at_ns, is_start, i in events:
+        if not is_start:
             ticks.extend(_bar_end(bars, i, at_ns))
             continue
         if at_ns == open_ns:

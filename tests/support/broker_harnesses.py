@@ -11,7 +11,9 @@ broker has heard everything the venue said up to that instant.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from datetime import datetime
@@ -122,6 +124,7 @@ class GatewayHarness:
         bars: Mapping[str, DayBars],
         venue: VenueConfig,
         client_id: int = 7,
+        backoff_s: float = 0.05,
     ) -> None:
         self.clock = ManualClock(start)
         # ib_async's synchronous calls run this thread's event loop: give it its own, and
@@ -133,7 +136,12 @@ class GatewayHarness:
         gateway.load_day(session, bars)
         self.server = GatewayThread(gateway)
         connection = IbConnection(
-            port=self.server.port, client_id=client_id, account="DU0000001", timeout_s=5
+            port=self.server.port,
+            client_id=client_id,
+            account="DU0000001",
+            timeout_s=5,
+            backoff_s=backoff_s,
+            max_backoff_s=0.5,
         )
         self.broker = IbBroker(connection, self.clock)
         self.broker.connect()
@@ -157,8 +165,19 @@ class GatewayHarness:
     def settle(self) -> None:
         """A round trip: everything the gateway sent before its answer has been read."""
         if self.broker.ib.isConnected():
-            self.broker.ib.reqCurrentTime()
+            # If the gateway went away, pump() below starts reconnecting.
+            with contextlib.suppress(ConnectionError):
+                self.broker.ib.reqCurrentTime()
         self.broker.pump()
+
+    def recover(self, timeout_s: float = 10.0) -> None:
+        """Let the broker reconnect and reconcile until it is ready again (or fail)."""
+        deadline = time.monotonic() + timeout_s
+        while not self.broker.ready:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.name}: the broker did not recover in {timeout_s} s")
+            self.broker.pump(0.02)
+        self.settle()
 
     def events(self) -> Sequence[BrokerEvent]:
         self.settle()
