@@ -164,3 +164,25 @@ def test_version_is_the_installed_package_version(env: dict[str, str], tmp_path:
     assert out.strip() == openbell.__version__ == installed("openbell")
     with pytest.raises(AttributeError):
         _ = openbell.no_such_attribute  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--fault", "meltdown@09:45"], "a kind among drop"),
+        (["--fault", "drop at ten"], "KIND@HH:MM"),
+        (["--fault", "drop@25:00"], "a valid time"),
+        (["--day", "2016-04-16"], "2016-04-16"),  # a Saturday: no session
+        (["--day", "15/04/2016"], "YYYY-MM-DD"),
+        (["--symbols", "NOPE"], "NOPE"),
+        (["--host", "0.0.0.0"], "loopback"),
+        (["--hold", "SKYX 182"], "SYMBOL:QTY@PRICE"),
+    ],
+)
+def test_the_gateway_refuses_bad_options_clearly(
+    env: dict[str, str], tmp_path: Path, args: list[str], expected: str
+) -> None:
+    base = ["gateway", "--port", "0", "--day", "2016-04-15", "--symbols", "AAPL"]
+    code, _, err = invoke([*base, *args], env, tmp_path)
+    assert code == EXIT_REFUSED
+    assert expected in err

@@ -8,9 +8,12 @@ import re
 import signal
 import subprocess
 import sys
+from datetime import date, datetime
 from pathlib import Path
 
-from ib_async import IB
+from ib_async import IB, MarketOrder, Stock
+
+from openbell.domain.sessions import NEW_YORK
 
 
 def test_the_gateway_command_serves_ib_async_and_stops_on_interrupt(tmp_path: Path) -> None:
@@ -25,6 +28,14 @@ def test_the_gateway_command_serves_ib_async_and_stops_on_interrupt(tmp_path: Pa
         "SKYX:182@1.20",
         "--account",
         "DU5550001",
+        "--day",
+        "2016-04-15",
+        "--symbols",
+        "AAPL,AMD",
+        "--start",
+        "open - 1m",
+        "--speed",
+        "120",
     ]
     with subprocess.Popen(
         command,
@@ -49,17 +60,29 @@ def _exercise(process: subprocess.Popen[str]) -> None:
     assert match, line
     port = int(match.group(1))
 
-    async def look() -> tuple[list[str], list[tuple[str, float]]]:
+    async def look() -> tuple[list[str], list[tuple[str, float]], object, list[str]]:
         ib = IB()
         await ib.connectAsync("127.0.0.1", port, clientId=2, timeout=10)
         try:
             positions = [(p.contract.symbol, p.position) for p in ib.positions()]
-            return ib.managedAccounts(), positions
+            sim_now = await ib.reqCurrentTimeAsync()
+            # A market order at 09:29 sim time joins the day's flow and fills from the bars.
+            [aapl] = await ib.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
+            trade = ib.placeOrder(aapl, MarketOrder("BUY", 10, orderRef="ob-probe-1"))
+            for _ in range(200):
+                if trade.isDone():
+                    break
+                await asyncio.sleep(0.05)
+            statuses = [entry.status for entry in trade.log]
+            return ib.managedAccounts(), positions, sim_now, statuses
         finally:
             ib.disconnect()
 
-    accounts, positions = asyncio.run(look())
+    accounts, positions, sim_now, statuses = asyncio.run(look())
     assert accounts == ["DU5550001"]
     assert positions == [("SKYX", 182.0)]
+    assert isinstance(sim_now, datetime)
+    assert sim_now.astimezone(NEW_YORK).date() == date(2016, 4, 15)  # the replayed day
+    assert statuses[-1] == "Filled"
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=10) == 0

@@ -1,16 +1,21 @@
-"""``openbell gateway``: run the simulated IB Gateway on loopback."""
+"""``openbell gateway``: run the simulated IB Gateway on loopback, replaying bars."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import date
 from typing import Annotated
 
 import typer
 
-from openbell.cli.common import console, reported
+from openbell.cli.common import ConfigOption, console, reported
+from openbell.domain.errors import InvalidValue
+from openbell.domain.sessions import NEW_YORK, RelativeTime
 from openbell.runtime import compose
-from openbell.venue.tws.gateway import GatewayConfig, Holding, TwsGateway
+from openbell.runtime.gateway import ReplayRequest, build_gateway
+from openbell.venue.tws.account import Holding
+from openbell.venue.tws.faults import FaultKind
 
 
 def gateway(
@@ -18,6 +23,25 @@ def gateway(
         str, typer.Option(help="address to listen on (loopback only by default)")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="0 picks a free port")] = 4002,
+    day: Annotated[
+        str | None,
+        typer.Option(help="session to replay, YYYY-MM-DD (default: the shared sim clock's)"),
+    ] = None,
+    symbols: Annotated[
+        str | None, typer.Option(help="comma-separated tickers (default: all in the data)")
+    ] = None,
+    data: Annotated[str, typer.Option(help="'demo' (bundled) or 'store' (openbell data)")] = "demo",
+    speed: Annotated[
+        float, typer.Option(min=0.001, max=10_000, help="sim seconds per wall second")
+    ] = 1.0,
+    start: Annotated[str, typer.Option(help="sim start, relative to the session")] = "open - 90m",
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="a scripted fault KIND@HH:MM[:SS][+SECONDS] (repeatable); KIND is one of "
+            + ", ".join(k.value for k in FaultKind)
+        ),
+    ] = None,
     hold: Annotated[
         list[str] | None,
         typer.Option(
@@ -27,18 +51,33 @@ def gateway(
     account: Annotated[str, typer.Option(help="the simulated paper account id")] = "DU1234567",
     cash: Annotated[float, typer.Option(min=0, help="cash in the account, USD")] = 100_000.0,
     allow_remote: Annotated[bool, typer.Option(help="listen beyond loopback")] = False,
+    config: ConfigOption = None,
 ) -> None:
     """Run the simulated IB Gateway until interrupted (Ctrl-C)."""
     with reported():
         out = console()
-        holdings = tuple(Holding.parse(text) for text in hold or ())
-        server = TwsGateway(GatewayConfig(account, cash, holdings), compose.build_clock())
+        settings = compose.settings_from_environment(config).settings
+        request = ReplayRequest(
+            day=_day(day),
+            symbols=tuple(s.strip().upper() for s in symbols.split(",")) if symbols else None,
+            data=data,
+            speed=speed,
+            start=RelativeTime.parse(start),
+            faults=tuple(fault or ()),
+            account=account,
+            cash=cash,
+            holdings=tuple(Holding.parse(text) for text in hold or ()),
+        )
+        server, session = build_gateway(request, settings, compose.build_calendar())
 
         async def serve() -> None:
             chosen = await server.start(host, port, allow_remote)
+            now = server.clock.now().astimezone(NEW_YORK)
             out.print(
                 f"openbell gateway listening on {host}:{chosen} "
-                f"(server version 178, account {account})",
+                f"(server version 178, account {account}); replaying {session.trading_day}, "
+                f"{len(server.market.bars)} symbols, sim time {now:%Y-%m-%d %H:%M:%S} at "
+                f"x{speed:g}",
                 highlight=False,
             )
             try:
@@ -48,3 +87,12 @@ def gateway(
 
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve())
+
+
+def _day(raw: str | None) -> date | None:
+    if raw is None:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidValue("--day", "a date YYYY-MM-DD", raw) from None

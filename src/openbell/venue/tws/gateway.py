@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime
 
 from openbell.bars.frame import DayBars
 from openbell.domain.errors import InvalidValue
@@ -52,6 +53,7 @@ CLIENT_ID_IN_USE = (
     "Unable to connect as the client id is already in use. Retry with a unique client id.",
 )
 NO_SECURITY = (200, "No security definition has been found for the request")
+NextDay = Callable[[date], "tuple[Session, Mapping[str, DayBars]] | None"]
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,8 @@ class TwsGateway:
     config: GatewayConfig
     clock: Clock
     calendar: Calendar | None = None
+    next_day: NextDay | None = None
+    """Where the session after the replayed one comes from (None: replay one day only)."""
     sessions: dict[int, Connection] = field(default_factory=dict)
     received_orders: list[tuple[int, PlaceOrder]] = field(default_factory=list)
     """Every order request parsed, in arrival order (with its client id)."""
@@ -160,11 +164,30 @@ class TwsGateway:
     def pump(self) -> None:
         """Move the venue and market data to the clock's now and send what happened."""
         now = self.clock.now()
+        self._roll_over(now)
         for fault in [f for f in self.faults if f.at is not None and f.at <= now]:
             self.faults.remove(fault)
             self.inject(fault)
         self._deliver(self.desk.advance(now))
         self.market.pump(now)
+
+    def _roll_over(self, now: datetime) -> None:
+        """Once the replayed session's extended hours are over, load the next session."""
+        session = self.market.session
+        if session is None or self.next_day is None or now < self._post_market_end(session):
+            return
+        following = self.next_day(session.trading_day)
+        if following is None:
+            self.next_day = None  # nothing more to replay: the market stays after hours
+            log.warning("no bars after %s: the replay ends there", session.trading_day)
+            return
+        log.info("replaying the next session, %s", following[0].trading_day)
+        self.load_day(*following)
+
+    def _post_market_end(self, session: Session) -> datetime:
+        venue = self.config.venue
+        local = datetime.combine(session.trading_day, venue.postmarket_end, NEW_YORK)
+        return min(session.close + venue.after_hours, local)
 
     # --- serving ------------------------------------------------------------------------------
     async def start(

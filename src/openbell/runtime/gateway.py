@@ -1,0 +1,127 @@
+"""Compose ``openbell gateway``: the simulated IB Gateway replaying stored or bundled bars.
+
+The gateway replays one session at a time on a sim clock and moves on to the next session
+when the previous one's extended hours are over. The clock is the shared simulation clock
+when ``OPENBELL_SIM_ANCHOR`` is set (so the bots and the gateway agree on the time); else the
+gateway starts its own at ``start`` on ``day`` and runs ``speed`` times faster than the wall.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from openbell.adapters.clock import SIM_ANCHOR_ENV, SimAnchor, SimClock
+from openbell.backtest.app import BacktestRequest, open_source, venue_config
+from openbell.bars.frame import DayBars
+from openbell.bars.source import BarSource
+from openbell.config.settings import Settings
+from openbell.domain.errors import InvalidValue
+from openbell.domain.sessions import RelativeTime, Session
+from openbell.ports import Calendar, Clock
+from openbell.venue.tws.account import Holding
+from openbell.venue.tws.faults import Fault
+from openbell.venue.tws.gateway import GatewayConfig, TwsGateway
+
+DEFAULT_START = RelativeTime.parse("open - 90m")
+
+
+@dataclass(frozen=True)
+class ReplayRequest:
+    day: date | None = None
+    """The first session to replay (None: the sim clock's upcoming session)."""
+    symbols: tuple[str, ...] | None = None
+    data: str = "demo"
+    speed: float = 1.0
+    start: RelativeTime = DEFAULT_START
+    faults: tuple[str, ...] = ()
+    account: str = "DU1234567"
+    cash: float = 100_000.0
+    holdings: tuple[Holding, ...] = ()
+
+
+@dataclass
+class DayLoader:
+    """The bars of each session for the replayed symbols."""
+
+    source: BarSource
+    symbols: Sequence[str]
+    calendar: Calendar
+
+    def bars(self, session: Session) -> dict[str, DayBars]:
+        found = {}
+        for symbol in self.symbols:
+            day_bars = self.source.day(symbol, session.trading_day)
+            if day_bars is not None and len(day_bars):
+                found[symbol] = day_bars
+        return found
+
+    def next_day(self, after: date) -> tuple[Session, Mapping[str, DayBars]] | None:
+        session = self.calendar.next_session(after)
+        bars = self.bars(session)
+        return (session, bars) if bars else None
+
+
+def build_gateway(
+    request: ReplayRequest,
+    settings: Settings,
+    calendar: Calendar,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[TwsGateway, Session]:
+    """The gateway with its first day loaded and its faults scheduled."""
+    env = os.environ if environ is None else environ
+    source, universe = open_source(
+        BacktestRequest(start=date.min, end=date.min, data=request.data), settings, calendar
+    )
+    symbols = _symbols(request.symbols, universe)
+    clock, session = _clock_and_session(request, calendar, env)
+    loader = DayLoader(source, symbols, calendar)
+    bars = loader.bars(session)
+    if not bars:
+        raise InvalidValue(
+            f"bars for {session.trading_day}",
+            f"at least one of {len(symbols)} symbols in the {request.data!r} data",
+            "none (choose another --day)",
+        )
+    config = GatewayConfig(
+        account=request.account,
+        cash=request.cash,
+        holdings=request.holdings,
+        venue=venue_config(settings),
+    )
+    gateway = TwsGateway(config, clock, calendar, next_day=loader.next_day)
+    gateway.load_day(session, bars)
+    gateway.faults = [Fault.parse(text, session.trading_day) for text in request.faults]
+    return gateway, session
+
+
+def _symbols(wanted: tuple[str, ...] | None, universe: Sequence[str]) -> list[str]:
+    if not wanted:
+        return list(universe)
+    unknown = sorted(set(wanted) - set(universe))
+    if unknown:
+        raise InvalidValue("--symbols", f"symbols in the data ({len(universe)} known)", unknown)
+    return list(wanted)
+
+
+def _clock_and_session(
+    request: ReplayRequest, calendar: Calendar, env: Mapping[str, str]
+) -> tuple[Clock, Session]:
+    if SIM_ANCHOR_ENV in env:
+        shared = SimClock(SimAnchor.from_env(env))
+        session = calendar.upcoming_session(shared.now())
+        if request.day is not None and request.day != session.trading_day:
+            raise InvalidValue(
+                "--day",
+                f"the shared sim clock's session {session.trading_day} (or no --day)",
+                request.day,
+            )
+        return shared, session
+    if request.day is None:
+        raise InvalidValue("--day", "a trading day to replay, e.g. 2016-04-15", None)
+    session = calendar.session(request.day)
+    start: datetime = request.start.resolve(session)
+    anchor = SimAnchor.starting_now(start, request.speed)
+    return SimClock(anchor), session
