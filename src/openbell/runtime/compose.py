@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from openbell import __version__
 from openbell.adapters.calendar import ExchangeCalendar
@@ -15,6 +16,9 @@ from openbell.adapters.clock import SIM_ANCHOR_ENV, SimAnchor, SimClock, SystemC
 from openbell.adapters.sqlite.ledger import SqliteLedger
 from openbell.config import LoadedSettings, Settings, load_settings
 from openbell.ports import Clock
+
+if TYPE_CHECKING:  # ib_async costs ~100 ms to import: only the processes that trade pay it
+    from openbell.adapters.ib.broker import IbBroker, IbConnection
 
 
 def settings_from_environment(
@@ -48,3 +52,32 @@ def open_ledger(
         busy_timeout_ms=settings.ledger.busy_timeout_ms,
         code_version=__version__,
     )
+
+
+Role = Literal["day_trader", "exit_manager", "dashboard"]
+
+
+def ib_connection(settings: Settings, role: Role, *, readonly: bool = False) -> IbConnection:
+    """Where and as whom ``role`` connects to IB: one client id per role (IB binds each order
+    to the client id that placed it, ARCHITECTURE.md §2)."""
+    from openbell.adapters.ib.broker import IbConnection  # noqa: PLC0415 - see TYPE_CHECKING
+
+    broker = settings.broker
+    account = broker.account.get_secret_value() if broker.account is not None else ""
+    return IbConnection(
+        host=broker.host,
+        port=broker.port,
+        client_id=getattr(broker.client_ids, role),
+        account=account,
+        readonly=readonly or role == "dashboard",
+        timeout_s=broker.connect_timeout_s,
+    )
+
+
+def build_broker(settings: Settings, role: Role, clock: Clock) -> IbBroker:
+    """The IB adapter for ``role``, connected and reconciled (or BrokerUnavailable)."""
+    from openbell.adapters.ib.broker import IbBroker  # noqa: PLC0415 - see TYPE_CHECKING
+
+    broker = IbBroker(ib_connection(settings, role), clock)
+    broker.connect()
+    return broker
