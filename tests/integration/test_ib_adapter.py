@@ -24,6 +24,7 @@ from openbell.domain.sessions import NEW_YORK, Session
 from openbell.domain.values import Money, OrderRef, Quantity, Symbol
 from openbell.runtime.compose import ib_connection
 from openbell.venue import FixedCommission, NoSlippage, VenueConfig
+from openbell.venue.tws.faults import Fault, FaultKind
 
 DAY = date(2025, 10, 29)
 VENUE = VenueConfig(commission=FixedCommission(), slippage=NoSlippage())
@@ -145,5 +146,22 @@ def test_an_unknown_ref_cancel_sends_nothing() -> None:
         h.cancel(OrderRef("ob-20251029-WULF-9-target"))
         assert h.events() == []
         assert h.server.gateway.received_orders == []
+    finally:
+        h.close()
+
+
+def test_a_deliberate_disconnect_is_not_reconnected_but_a_lost_connection_is() -> None:
+    h = harness()
+    try:
+        h.broker.disconnect()
+        h.broker.pump(0.1)
+        assert h.broker.events() == []
+        assert not h.broker.ib.isConnected()
+        h.broker.connect()
+        h.server.run(lambda: h.server.gateway.inject(Fault(FaultKind.DROP)))
+        h.settle()
+        h.recover()
+        assert h.broker.ib.isConnected()
+        assert h.broker.reconnects == 1
     finally:
         h.close()

@@ -74,6 +74,8 @@ class IbBroker:
         self._seen_exec: set[str] = set()
         self._waiting: dict[str, tuple[float, Fill]] = {}
         self._ready = False
+        self._closed = True
+        """Never connected, or disconnected on purpose: nothing reconnects on its own."""
         self._outage = False
         self._reconcile_due = False
         self._next_attempt = 0.0
@@ -90,6 +92,7 @@ class IbBroker:
     def connect(self) -> None:
         """Connect and reconcile; raise :class:`BrokerUnavailable` if the gateway is not there."""
         c = self.connection
+        self._closed = False  # from now on, a lost connection is reconnected
         try:
             self.ib.connect(
                 c.host,
@@ -110,6 +113,8 @@ class IbBroker:
         self._reconcile(fetch=False)
 
     def disconnect(self) -> None:
+        """Close the connection on purpose: no reconnect follows until ``connect()``."""
+        self._closed = True
         self._ready = False
         self.ib.disconnect()
 
@@ -127,6 +132,8 @@ class IbBroker:
         self._maintain()
 
     def _maintain(self) -> None:
+        if self._closed:
+            return
         if not self.ib.isConnected():
             if time.monotonic() >= self._next_attempt:
                 self._try_reconnect()
@@ -229,6 +236,8 @@ class IbBroker:
             log.info("IB %s about %s ignored (the order lives on): %s", code, ref, text)
 
     def _on_disconnected(self) -> None:
+        if self._closed:
+            return
         log.warning("IB connection lost: orders paused until reconnected and reconciled")
         self._ready = False
         self._next_attempt = time.monotonic() + self._backoff
