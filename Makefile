@@ -39,6 +39,7 @@ check: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ledger.py
 	$(BIN)/python benchmarks/backtest.py
+	$(BIN)/python benchmarks/tick_to_order.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage var/
