@@ -43,6 +43,20 @@ def con_id_for(symbol: str) -> int:
     return zlib.crc32(symbol.encode()) % 900_000_000 + 100_000_000
 
 
+def _net(held: int, held_cost: float, traded: int, traded_cost: float) -> tuple[int, float]:
+    """A holding plus the venue's net position in the same symbol: shares and average cost.
+
+    As for one account's fills: adding to a side averages the costs, reducing keeps the cost
+    of what is left, and flipping through zero leaves shares at the venue's cost.
+    """
+    total = held + traded
+    if total == 0:
+        return 0, 0.0
+    if held == 0 or (held > 0) == (traded > 0):
+        return total, (held * held_cost + traded * traded_cost) / total
+    return total, held_cost if (total > 0) == (held > 0) else traded_cost
+
+
 @dataclass(frozen=True, slots=True)
 class Line:
     """One position line: shares, average cost, and the last price (None if unknown)."""
@@ -67,18 +81,12 @@ class Account:
     def lines(self) -> list[Line]:
         merged: dict[str, tuple[int, float, int]] = {}
         for h in self.holdings:
-            merged[h.symbol] = (h.quantity, h.quantity * h.average_cost, h.con_id)
+            merged[h.symbol] = (h.quantity, h.average_cost if h.quantity else 0.0, h.con_id)
         for symbol, p in self.engine.positions().items():
             qty, cost, con_id = merged.get(symbol, (0, 0.0, 0))
-            merged[symbol] = (qty + p.quantity, cost + p.quantity * p.average_cost, con_id)
+            merged[symbol] = (*_net(qty, cost, p.quantity, p.average_cost), con_id)
         return [
-            Line(
-                symbol,
-                con_id or con_id_for(symbol),
-                qty,
-                cost / qty if qty else 0.0,
-                self.price_of(symbol),
-            )
+            Line(symbol, con_id or con_id_for(symbol), qty, cost, self.price_of(symbol))
             for symbol, (qty, cost, con_id) in merged.items()
         ]
 

@@ -115,7 +115,8 @@ class TwsGateway:
 
     def __post_init__(self) -> None:
         self.engine = MatchingEngine(self.config.venue, calendar=self.calendar)
-        self.market = MarketService(self.clock, self._send_to)
+        self.market = MarketService(self.clock, self._send_to, self._con_id)
+        self.market.listed = {h.symbol for h in self.config.holdings}
         self.desk = OrderDesk(self.engine, self.config.account, self._con_id, lambda _s: LISTING)
         self.account = Account(
             self.config.account,
@@ -441,7 +442,9 @@ class TwsGateway:
 
     def _after_fills(self, out: list[Outgoing]) -> None:
         """Push position and portfolio updates for symbols that just traded."""
-        symbols = {f[5] for _c, f in out if f[0] == 11}
+        symbols = {
+            f[4] for _c, f in out if f[0] == 11
+        }  # execDetails: 11, reqId, orderId, conId, symbol
         for symbol in sorted(str(s) for s in symbols):
             line = self.account.line(symbol)
             for session in self.sessions.values():

@@ -56,6 +56,8 @@ class MarketService:
 
     clock: Clock
     send: Send
+    con_id: Callable[[str], int] = con_id_for
+    """The contract id the gateway reports for a symbol (the same in every message)."""
     listed: set[str] = field(default_factory=set)
     """Symbols known without bars (the account's holdings)."""
     session: Session | None = None
@@ -162,7 +164,7 @@ class MarketService:
         if not self.knows(symbol) or request.contract.sec_type not in ("STK", ""):
             self.send(client.client_id, answers.error(request.req_id, *NO_SECURITY))
             return
-        contract = ContractView(con_id_for(symbol), symbol, "SMART", LISTING, "USD")
+        contract = ContractView(self.con_id(symbol), symbol, "SMART", LISTING, "USD")
         hours = self._hours()
         details = answers.contract_details(
             request.req_id,
