@@ -18,12 +18,14 @@ from openbell.adapters.ib.broker import IbBroker, IbConnection
 from openbell.bars.frame import DayBars, to_ns
 from openbell.config import load_settings
 from openbell.domain.enums import OrderRole, OrderType, Side, TimeInForce
-from openbell.domain.errors import BrokerUnavailable, InvalidValue
+from openbell.domain.errors import BrokerUnavailable, InvalidValue, InvariantBroken
 from openbell.domain.orders import Fill, OrderIntent
 from openbell.domain.sessions import NEW_YORK, Session
 from openbell.domain.values import Money, OrderRef, Quantity, Symbol
 from openbell.runtime.compose import ib_connection
 from openbell.venue import FixedCommission, NoSlippage, VenueConfig
+from openbell.venue.tws import answers
+from openbell.venue.tws.answers import ExecutionView
 from openbell.venue.tws.faults import Fault, FaultKind
 
 DAY = date(2025, 10, 29)
@@ -163,5 +165,26 @@ def test_a_deliberate_disconnect_is_not_reconnected_but_a_lost_connection_is() -
         h.recover()
         assert h.broker.ib.isConnected()
         assert h.broker.reconnects == 1
+    finally:
+        h.close()
+
+
+def test_an_execution_of_ours_that_cannot_be_booked_stops_with_an_alert() -> None:
+    h = harness()
+    try:
+        h.place(moo("ob-20251029-WULF-1-entry"))
+        gateway = h.server.gateway
+        order = next(iter(gateway.desk.orders.values()))
+        odd = ExecutionView("odd.1", at("09:30"), "BOT", 0.5, 10.0, 0.5, 10.0)
+
+        def tell() -> None:
+            session = gateway.sessions[7]
+            session.send(*answers.exec_details(-1, order.view, odd))
+            session.send(*answers.commission_report("odd.1", 1.0))
+
+        h.server.run(tell)
+        h.settle()
+        with pytest.raises(InvariantBroken, match=r"odd\.1.*whole"):
+            h.broker.events()
     finally:
         h.close()

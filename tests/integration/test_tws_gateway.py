@@ -192,3 +192,38 @@ def test_orders_sent_by_ib_async_are_read_field_for_field() -> None:
     # shows as "ValidationError" although the order is alive (IBKR.md §2.7).
     assert codes == [399]
     assert statuses == ["PreSubmitted", "ValidationError", "PreSubmitted"]
+
+
+def test_a_client_that_leaves_mid_handshake_or_sends_garbage_does_not_stall_the_gateway() -> None:
+    async def scenario() -> tuple[int, list[list[str]]]:
+        gateway = TwsGateway(CONFIG, ManualClock(SIM_NOW))
+        port = await gateway.start("127.0.0.1", 0)
+        try:
+            _, quitter = await asyncio.open_connection("127.0.0.1", port)
+            quitter.write(wire.GREETING)  # ...and nothing more
+            quitter.close()
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(wire.GREETING + wire.encode(["v157..178"]))
+            writer.write(wire.encode([71, 2, 5, ""]))  # startApi as client 5
+            writer.write(wire.encode([3, 1, "junk"]))  # a placeOrder cut short
+            writer.write(wire.encode(["not a number"]))
+            writer.write(wire.encode([49, 1]))  # reqCurrentTime: the session still answers
+            await writer.drain()
+            frames, seen = wire.FrameReader(), []
+            while not any(m[0] == "49" for m in seen):
+                seen += frames.feed(await asyncio.wait_for(reader.read(65536), 5))
+            writer.close()
+            for _ in range(100):
+                if gateway.open_connections == 0:
+                    break
+                await asyncio.sleep(0.02)
+            return gateway.open_connections, seen
+        finally:
+            await gateway.close()
+
+    sessions_left, seen = asyncio.run(scenario())
+    assert sessions_left == 0
+    errors = [m for m in seen if m[0] == "4"]
+    assert [(m[2], m[3]) for m in errors if m[3] == "321"] == [("1", "321")]
+    assert "placeOrder" in next(m[4] for m in errors if m[3] == "321")
+    assert seen[-1][:2] == ["49", "1"]

@@ -34,7 +34,7 @@ from openbell.adapters.ib import mapping
 from openbell.adapters.ib.mapping import ErrorKind
 from openbell.domain.broker import BrokerEvent, OrderUpdate
 from openbell.domain.enums import OrderStatus
-from openbell.domain.errors import BrokerUnavailable, InvalidValue
+from openbell.domain.errors import BrokerUnavailable, InvalidValue, InvariantBroken
 from openbell.domain.orders import OrderIntent
 from openbell.domain.values import Money, OrderRef, decimal_from_float
 from openbell.ports import Clock
@@ -81,6 +81,9 @@ class IbBroker:
         self._next_attempt = 0.0
         self._backoff = connection.backoff_s
         self.reconnects = 0
+        self._unreadable: list[str] = []
+        # A blocking request IB never answers must fail, not hang the bot.
+        self.ib.RequestTimeout = connection.timeout_s
         ib_events = self.ib
         ib_events.orderStatusEvent += self._on_status
         ib_events.execDetailsEvent += self._on_execution
@@ -139,7 +142,10 @@ class IbBroker:
                 self._try_reconnect()
             return
         if self._reconcile_due and not self._outage:
-            self._reconcile(fetch=True)
+            try:
+                self._reconcile(fetch=True)
+            except (ConnectionError, TimeoutError) as exc:  # tried again at the next call
+                log.warning("reconciling with IB failed (%s); will retry", type(exc).__name__)
 
     def _try_reconnect(self) -> None:
         try:
@@ -182,6 +188,11 @@ class IbBroker:
     def events(self) -> Sequence[BrokerEvent]:
         self._maintain()
         self._flush_fills(force_older_than=self.connection.commission_wait_s)
+        if self._unreadable:
+            raise InvariantBroken(
+                "IB reported executions of our orders that openbell cannot read; "
+                "stop and check them at IB: " + "; ".join(self._unreadable)
+            )
         drained, self._queue = self._queue, []
         return drained
 
@@ -319,7 +330,13 @@ class IbBroker:
             if exec_id in self._seen_exec:
                 continue
             commission = fill.commissionReport.commission if has_commission else None
-            ours = mapping.domain_fill(fill.execution, fill.contract.symbol, commission)
+            try:
+                ours = mapping.domain_fill(fill.execution, fill.contract.symbol, commission)
+            except InvalidValue as exc:  # ours by its orderRef, but not a fill we can book
+                log.error("unreadable execution %s: %s", exec_id, exc)
+                self._seen_exec.add(exec_id)
+                self._unreadable.append(f"{exec_id}: {exc}")
+                continue
             if ours is None:
                 continue
             self._seen_exec.add(exec_id)

@@ -22,12 +22,13 @@ recent working order.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from enum import StrEnum
 
 from openbell.domain.errors import InvalidValue
 from openbell.domain.sessions import NEW_YORK
+from openbell.venue.tws.desk import Outgoing
 
 
 class FaultKind(StrEnum):
@@ -77,3 +78,74 @@ class Fault:
             raise InvalidValue("fault", f"a kind among {kinds} and a valid time", text) from None
         seconds = float(match.group(3)) if match.group(3) else 1.0
         return cls(kind, datetime.combine(trading_day, clock, NEW_YORK), seconds)
+
+
+@dataclass
+class FaultState:
+    """How the armed faults reshape the gateway's messages, and what they hold back."""
+
+    outage: bool = False
+    """IB is "unreachable" (1100): order news waits in ``held`` until it is restored."""
+    held: dict[int, list[list[object]]] = field(default_factory=dict)
+    fill_after_cancel: bool = False
+    held_fills: dict[tuple[int, int], list[list[object]]] = field(default_factory=dict)
+    cancelled_first: bool = False
+
+    def shape(self, out: list[Outgoing]) -> list[Outgoing]:
+        """The messages to send now; under ``fill-after-cancel`` a fill's news is kept back."""
+        if not self.fill_after_cancel:
+            return out
+        passed: list[Outgoing] = []
+        for i, (client_id, fields) in enumerate(out):
+            order_id = _fill_order_id(out, i)
+            if order_id is None:
+                passed.append((client_id, fields))
+            else:
+                self.held_fills.setdefault((client_id, order_id), []).append(fields)
+        return passed
+
+    def holds(self, client_id: int, fields: list[object]) -> bool:
+        """During an outage keep order news (not error messages) for later; True if kept."""
+        if self.outage and fields[0] != ERROR_MESSAGE:
+            self.held.setdefault(client_id, []).append(fields)
+            return True
+        return False
+
+    def release(self) -> dict[int, list[list[object]]]:
+        """Connectivity is back: hand over what the outage held."""
+        self.outage = False
+        held, self.held = self.held, {}
+        return held
+
+    def reorder_reject(self, out: list[Outgoing]) -> list[Outgoing]:
+        """Under ``cancelled-before-201``: the next rejection's status goes before its 201."""
+        if not self.cancelled_first:
+            return out
+        for i in range(len(out) - 1):
+            first, second = out[i][1], out[i + 1][1]
+            if first[0] == ERROR_MESSAGE and first[3] == REJECTED and second[0] == ORDER_STATUS:
+                self.cancelled_first = False
+                return [*out[:i], out[i + 1], out[i], *out[i + 2 :]]
+        return out
+
+    def take_fill_news(self, client_id: int, order_id: int) -> list[list[object]] | None:
+        """The held news of a fill this client now tries to cancel (the race is then over)."""
+        held = self.held_fills.pop((client_id, order_id), None)
+        if held is not None:
+            self.fill_after_cancel = False
+        return held
+
+
+ERROR_MESSAGE, ORDER_STATUS, EXEC_DETAILS, COMMISSION_REPORT, REJECTED = 4, 3, 11, 59, 201
+
+
+def _fill_order_id(out: list[Outgoing], i: int) -> int | None:
+    """The order id if message ``i`` is part of a fill's news (status, execution, commission)."""
+    fields = out[i][1]
+    if fields[0] == EXEC_DETAILS:
+        return int(str(fields[2]))
+    if fields[0] == COMMISSION_REPORT and i > 0 and out[i - 1][1][0] == EXEC_DETAILS:
+        return int(str(out[i - 1][1][2]))
+    if fields[0] == ORDER_STATUS and i + 1 < len(out) and out[i + 1][1][0] == EXEC_DETAILS:
+        return int(str(fields[1]))
+    return None

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -28,6 +27,13 @@ from openbell.ports import Calendar, Clock
 from openbell.venue.engine import MatchingEngine, VenueConfig
 from openbell.venue.tws import answers, wire
 from openbell.venue.tws.account import LISTING, Account, Holding, con_id_for
+from openbell.venue.tws.connection import (
+    CLIENT_ID_IN_USE,
+    FARMS_OK,
+    Connection,
+    check_loopback,
+    handshake,
+)
 from openbell.venue.tws.desk import OrderDesk, Outgoing
 from openbell.venue.tws.faults import (
     CONNECTIVITY_LOST,
@@ -35,6 +41,7 @@ from openbell.venue.tws.faults import (
     RESTORED_DATA_LOST,
     Fault,
     FaultKind,
+    FaultState,
 )
 from openbell.venue.tws.requests import PlaceOrder, parse_cancel_order, parse_place_order
 from openbell.venue.tws.service import MarketService
@@ -43,15 +50,6 @@ __all__ = ["GatewayConfig", "Holding", "TwsGateway", "check_loopback"]
 
 log = logging.getLogger(__name__)
 
-FARMS_OK = (
-    (2104, "Market data farm connection is OK:usfarm"),
-    (2106, "HMDS data farm connection is OK:ushmds"),
-    (2158, "Sec-def data farm connection is OK:secdefnj"),
-)
-CLIENT_ID_IN_USE = (
-    326,
-    "Unable to connect as the client id is already in use. Retry with a unique client id.",
-)
 NO_SECURITY = (200, "No security definition has been found for the request")
 NextDay = Callable[[date], "tuple[Session, Mapping[str, DayBars]] | None"]
 
@@ -65,37 +63,6 @@ class GatewayConfig:
     venue: VenueConfig = field(default_factory=VenueConfig)
     replay_interval_s: float = 0.02
     """Wall seconds between two pumps while serving."""
-
-
-def check_loopback(host: str, allow_remote: bool) -> None:
-    """Refuse to listen beyond this machine unless explicitly allowed."""
-    if allow_remote or host == "localhost":
-        return
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise InvalidValue(
-            "gateway host",
-            "a loopback address such as 127.0.0.1 (pass --allow-remote to override)",
-            host,
-        )
-
-
-@dataclass
-class Connection:
-    """One client connection."""
-
-    writer: asyncio.StreamWriter
-    client_id: int | None = None
-    version: int = wire.SERVER_VERSION
-    positions: bool = False
-    account_updates: bool = False
-
-    def send(self, *fields: object) -> None:
-        if not self.writer.is_closing():
-            self.writer.write(wire.encode(fields))
 
 
 @dataclass
@@ -134,11 +101,7 @@ class TwsGateway:
         self._background: set[asyncio.Task[None]] = set()
         """Scripted restarts in progress."""
         self._replay: asyncio.Task[None] | None = None
-        self._outage = False
-        self._held: dict[int, list[list[object]]] = {}
-        self._fill_after_cancel = False
-        self._held_fills: dict[tuple[int, int], list[list[object]]] = {}
-        self._cancelled_first = False
+        self.fault_state = FaultState()
         self._handlers: dict[int, Callable[[Connection, list[str]], None]] = {
             3: self._place_order,
             4: self._cancel_order,
@@ -155,6 +118,11 @@ class TwsGateway:
             99: self._completed_orders,
         }
         self._handlers.update(self.market.handlers())
+
+    @property
+    def open_connections(self) -> int:
+        """Connections being served (including any still in their handshake)."""
+        return len(self._tasks)
 
     # --- the replayed market ----------------------------------------------------------------
     def load_day(self, session: Session, bars: Mapping[str, DayBars]) -> None:
@@ -252,9 +220,9 @@ class TwsGateway:
                 10147, lambda o: f"OrderId {o} that needs to be cancelled is not found."
             )
         elif kind is FaultKind.FILL_AFTER_CANCEL:
-            self._fill_after_cancel = True
+            self.fault_state.fill_after_cancel = True
         elif kind is FaultKind.CANCELLED_BEFORE_REJECT:
-            self._cancelled_first = True
+            self.fault_state.cancelled_first = True
         else:
             task = asyncio.get_running_loop().create_task(self.restart(fault.seconds))
             self._background.add(task)
@@ -262,16 +230,15 @@ class TwsGateway:
 
     def connectivity_lost(self) -> None:
         """Tell every client IB is unreachable; hold order news until it is back."""
-        self._outage = True
+        self.fault_state.outage = True
         self._broadcast(*CONNECTIVITY_LOST)
 
     def connectivity_restored(self, data_lost: bool) -> None:
         """1101 (subscriptions dropped) or 1102; then deliver the news held meanwhile."""
-        self._outage = False
+        held = self.fault_state.release()
         self._broadcast(*(RESTORED_DATA_LOST if data_lost else RESTORED_DATA_KEPT))
         if data_lost:
             self.market.drop_subscriptions()
-        held, self._held = self._held, {}
         for client_id, messages in held.items():
             for fields in messages:
                 self._send_to(client_id, fields)
@@ -296,25 +263,11 @@ class TwsGateway:
 
     # --- delivery -----------------------------------------------------------------------------
     def _deliver(self, out: list[Outgoing]) -> None:
-        if self._fill_after_cancel:
-            out = self._hold_fills(out)
+        out = self.fault_state.shape(out)
         for client_id, fields in out:
-            if self._outage and fields[0] != 4:
-                self._held.setdefault(client_id, []).append(fields)
-            else:
+            if not self.fault_state.holds(client_id, fields):
                 self._send_to(client_id, fields)
         self._after_fills(out)
-
-    def _hold_fills(self, out: list[Outgoing]) -> list[Outgoing]:
-        """Under ``fill-after-cancel``: keep each fill's news until its client cancels."""
-        passed: list[Outgoing] = []
-        for i, (client_id, fields) in enumerate(out):
-            order_id = _fill_order_id(out, i)
-            if order_id is None:
-                passed.append((client_id, fields))
-            else:
-                self._held_fills.setdefault((client_id, order_id), []).append(fields)
-        return passed
 
     def _send_to(self, client_id: int, fields: list[object]) -> None:
         session = self.sessions.get(client_id)
@@ -329,7 +282,7 @@ class TwsGateway:
             task.add_done_callback(self._tasks.discard)
         session = Connection(writer)
         try:
-            pending = await self._handshake(reader, session)
+            pending = await handshake(reader, session, self.clock.now())
             await self._converse(reader, session, pending)
         except (ConnectionError, asyncio.IncompleteReadError, InvalidValue) as exc:
             log.info("session ended: %s", exc)
@@ -340,22 +293,6 @@ class TwsGateway:
             writer.close()
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
-
-    async def _handshake(
-        self, reader: asyncio.StreamReader, session: Connection
-    ) -> list[list[str]]:
-        """Read ``API\\0`` and the version offer, answer with ours; return what followed."""
-        greeting = await reader.readexactly(len(wire.GREETING))
-        if greeting != wire.GREETING:
-            raise InvalidValue("greeting", "API\\0", greeting)
-        frames = wire.FrameReader()
-        while not (messages := frames.feed(await reader.read(4096))):
-            pass
-        session.version = wire.negotiate(messages[0][0])
-        now = self.clock.now().astimezone(NEW_YORK)
-        session.send(session.version, now.strftime("%Y%m%d %H:%M:%S %Z"))
-        await session.writer.drain()
-        return messages[1:]
 
     async def _converse(
         self, reader: asyncio.StreamReader, session: Connection, pending: list[list[str]]
@@ -395,6 +332,11 @@ class TwsGateway:
         except InvalidValue as exc:
             req_id = int(message[2]) if len(message) > 2 and message[2].isdigit() else -1
             session.send(*answers.error(req_id, 321, f"Error validating request: {exc}"))
+        except Exception:  # one bad request must not end the session or the gateway
+            log.exception("gateway failed on message %s from client %s", msg_id, session.client_id)
+            session.send(
+                *answers.error(-1, 321, f"Error validating request: message {msg_id} failed")
+            )
         return True
 
     # --- answers --------------------------------------------------------------------------
@@ -509,26 +451,15 @@ class TwsGateway:
             session.send(*answers.error(request.order_id, *NO_SECURITY))
             return
         out = self.desk.place(session.client_id, request, self.clock.now())
-        if self._cancelled_first:
-            out = self._status_before_reject(out)
-        self._deliver(out)
-
-    def _status_before_reject(self, out: list[Outgoing]) -> list[Outgoing]:
-        for i in range(len(out) - 1):
-            first, second = out[i][1], out[i + 1][1]
-            if first[0] == 4 and first[3] == 201 and second[0] == 3:
-                self._cancelled_first = False
-                return [*out[:i], out[i + 1], out[i], *out[i + 2 :]]
-        return out
+        self._deliver(self.fault_state.reorder_reject(out))
 
     def _cancel_order(self, session: Connection, message: list[str]) -> None:
         assert session.client_id is not None
         order_id = parse_cancel_order(message, session.version)
-        held = self._held_fills.pop((session.client_id, order_id), None)
         order = self.desk.find(session.client_id, order_id)
+        held = self.fault_state.take_fill_news(session.client_id, order_id)
         if held is not None and order is not None:
             # The venue filled it before the cancel arrived; IB's race reports the cancel first.
-            self._fill_after_cancel = False
             v = order.view
             session.send(*answers.error(order_id, 202, "Order Canceled - reason:"))
             session.send(
@@ -541,15 +472,3 @@ class TwsGateway:
             return
         out = self.desk.cancel(session.client_id, order_id, self.clock.now())
         self._deliver(out)
-
-
-def _fill_order_id(out: list[Outgoing], i: int) -> int | None:
-    """The order id if message ``i`` is part of a fill's news (status, execution, commission)."""
-    fields = out[i][1]
-    if fields[0] == 11:
-        return int(str(fields[2]))
-    if fields[0] == 59 and i > 0 and out[i - 1][1][0] == 11:
-        return int(str(out[i - 1][1][2]))
-    if fields[0] == 3 and i + 1 < len(out) and out[i + 1][1][0] == 11:
-        return int(str(fields[1]))
-    return None
