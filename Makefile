@@ -16,11 +16,12 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
-## The main job: a simulated trading day and its report. Until the simulated gateway lands
-## (issue 4) it rehearses the day on the real parts, then backtests a week of bundled data.
+## The main job: a simulated trading day and its report. Until the bots land (issue 5) it
+## rehearses the day on the real parts, then trades a week of bundled data with the real
+## services, every order going through ib_async to the simulated IB gateway.
 run: $(STAMP)
 	$(BIN)/openbell run
-	$(BIN)/openbell backtest --from 2016-04-25 --to 2016-04-29
+	$(BIN)/openbell backtest --from 2016-04-25 --to 2016-04-29 --via-gateway
 
 ## The whole test suite (static checks first).
 ## The pure core (domain, strategy) must stay fully covered by tests.

@@ -60,12 +60,12 @@ import platform
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as clock_time
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import ib_async
 import numpy as np
@@ -78,6 +78,7 @@ from openbell.domain.enums import OrderRole, OrderType, Side, TimeInForce
 from openbell.domain.orders import Fill, OrderIntent
 from openbell.domain.sessions import NEW_YORK, Session
 from openbell.domain.values import OrderRef, Price, Quantity, Symbol
+from openbell.runtime.loopback import GatewayThread
 from openbell.venue.tws.gateway import GatewayConfig, TwsGateway
 
 T = TypeVar("T")
@@ -154,39 +155,6 @@ class CrossingProbe:
         if isinstance(price, float) and price <= float(STOP):
             self.written.append(time.perf_counter())
         self.send(client_id, fields)
-
-
-class GatewayThread:
-    """A :class:`TwsGateway` serving on 127.0.0.1 from its own thread and event loop."""
-
-    def __init__(self, gateway: TwsGateway) -> None:
-        self.gateway = gateway
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="gateway", daemon=True)
-        self._thread.start()
-        self.port = self.wait(lambda: gateway.start("127.0.0.1", 0))
-
-    def wait(self, make: Callable[[], Coroutine[Any, Any, T]]) -> T:
-        """Run the coroutine ``make()`` in the gateway's loop and return its result."""
-        return asyncio.run_coroutine_threadsafe(make(), self.loop).result(timeout=TIMEOUT_S)
-
-    def call(self, fn: Callable[[], T]) -> T:
-        """Call ``fn`` in the gateway's thread and wait for it."""
-
-        async def run() -> T:
-            return fn()
-
-        return self.wait(run)
-
-    def post(self, fn: Callable[[], None]) -> None:
-        """Have the gateway's thread call ``fn`` soon; do not wait."""
-        self.loop.call_soon_threadsafe(fn)
-
-    def stop(self) -> None:
-        self.wait(self.gateway.close)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=TIMEOUT_S)
-        self.loop.close()
 
 
 @dataclass
@@ -297,7 +265,7 @@ class Bench:
     def settle(self, until: datetime) -> None:
         """Pump to ``until`` and read everything sent, up to the marker that ends it."""
         self.watcher.expect_mark()
-        self.server.call(functools.partial(move_and_pump, self.gateway, self.clock, until))
+        self.server.run(functools.partial(move_and_pump, self.gateway, self.clock, until))
         self.watcher.wait("marker price")
         self._drain()
 
@@ -312,7 +280,7 @@ class Bench:
         self.arrivals.appended.clear()
         started: list[float] = []
         self.watcher.arm(number)
-        self.server.post(
+        self.server.loop.call_soon_threadsafe(
             functools.partial(
                 timed_move_and_pump,
                 self.gateway,
@@ -344,7 +312,7 @@ class Bench:
     def finish(self) -> None:
         """Let the last exit fill and read its news (one round trip)."""
         end = self.bar_start(len(self.bars) - 1) + timedelta(seconds=self.bars.resolution_s)
-        self.server.call(functools.partial(move_and_pump, self.gateway, self.clock, end))
+        self.server.run(functools.partial(move_and_pump, self.gateway, self.clock, end))
         self.broker.ib.reqCurrentTime()
         self._drain()
 

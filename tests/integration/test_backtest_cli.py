@@ -73,6 +73,14 @@ def test_backtest_on_the_bundled_demo_data_writes_its_report(tmp_path: Path) -> 
     assert "Summary" in page and page.count("data:image/png;base64") == len(trades) + 1
 
 
+def test_the_demo_week_through_the_simulated_gateway_trades_the_same(tmp_path: Path) -> None:
+    # CliRunner runs in this thread: the gateway path sets (and clears) its own event loop.
+    direct = demo_week(tmp_path, "direct")
+    wired = demo_week(tmp_path, "wired", "--via-gateway")
+    assert wired["trades"] == direct["trades"]
+    assert wired["summary"] == direct["summary"]
+
+
 def test_late_entry_and_moo_differ_on_the_same_days(tmp_path: Path) -> None:
     moo = demo_week(tmp_path, "moo", "--entry", "moo")["trades"]
     late = demo_week(tmp_path, "late", "--entry", "late:60m")["trades"]

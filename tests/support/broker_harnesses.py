@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol, TypeVar
@@ -28,6 +26,7 @@ from openbell.domain.broker import BrokerEvent
 from openbell.domain.orders import OrderIntent
 from openbell.domain.sessions import Session
 from openbell.domain.values import Money, OrderRef
+from openbell.runtime.loopback import GatewayThread
 from openbell.venue import MatchingEngine, VenueConfig
 from openbell.venue.tws.gateway import GatewayConfig, TwsGateway
 
@@ -83,35 +82,6 @@ class SimHarness:
 
     def close(self) -> None:
         return
-
-
-class GatewayThread:
-    """A :class:`TwsGateway` serving on 127.0.0.1 from its own thread and event loop."""
-
-    def __init__(self, gateway: TwsGateway) -> None:
-        self.gateway = gateway
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self._thread.start()
-        self.port = self.run(lambda: self.gateway.start("127.0.0.1", 0))
-
-    def run(self, make: Callable[[], object]) -> T:  # type: ignore[type-var]
-        """Run ``make()`` in the gateway's loop (awaiting it if it is a coroutine)."""
-
-        async def call() -> object:
-            result = make()
-            if asyncio.iscoroutine(result):
-                return await result
-            return result
-
-        future: Future[object] = asyncio.run_coroutine_threadsafe(call(), self.loop)
-        return future.result(timeout=10)  # type: ignore[return-value]
-
-    def stop(self) -> None:
-        self.run(self.gateway.close)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=10)
-        self.loop.close()
 
 
 class GatewayHarness:

@@ -10,9 +10,16 @@ from decimal import Decimal
 from pathlib import Path
 
 from openbell.adapters.bars.store import BarStore
+from openbell.adapters.clock import ManualClock
 from openbell.backtest.demo import DemoBars, demo_root
 from openbell.backtest.metrics import Summary, summarize
-from openbell.backtest.runner import BacktestConfig, BacktestResult, run_backtest
+from openbell.backtest.runner import (
+    BacktestConfig,
+    BacktestResult,
+    BrokerFactory,
+    SteppedBroker,
+    run_backtest,
+)
 from openbell.bars.source import BarSource
 from openbell.config import Settings
 from openbell.domain.errors import InvalidValue
@@ -38,6 +45,8 @@ class BacktestRequest:
     data: str = "demo"
     equity: Decimal = Decimal(100_000)
     seed: int = 0
+    via_gateway: bool = False
+    """Send every order through the IB adapter and ib_async to a simulated gateway."""
 
 
 @dataclass(frozen=True)
@@ -118,8 +127,18 @@ def run_request(
     """Run one backtest in a scratch ledger."""
     source, universe = open_source(request, settings, calendar)
     config = build_config(request, settings, universe)
+    factory: BrokerFactory | None = None
+    if request.via_gateway:
+
+        def factory(clock: ManualClock) -> SteppedBroker:
+            # ib_async costs ~100 ms to import: only runs through the gateway pay for it.
+            from openbell.runtime.loopback import GatewayBroker  # noqa: PLC0415
+
+            return GatewayBroker(clock, config.venue, calendar, config.starting_equity)
+
     with tempfile.TemporaryDirectory(prefix="openbell-backtest-") as scratch:
-        result = run_backtest(config, calendar, source, Path(scratch) / "ledger.sqlite", on_day)
+        ledger_path = Path(scratch) / "ledger.sqlite"
+        result = run_backtest(config, calendar, source, ledger_path, on_day, factory)
     summary = summarize(result.trades)
     note = ""
     if summary.synthetic_trades:

@@ -8,11 +8,12 @@ the clock a manual clock moved from one event to the next, the ledger a SQLite f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Protocol
 
 from openbell.adapters.clock import ManualClock
 from openbell.adapters.sqlite.ledger import SqliteLedger
@@ -28,7 +29,7 @@ from openbell.domain.orders import Fill
 from openbell.domain.positions import Position
 from openbell.domain.sessions import Session
 from openbell.domain.values import Money, Symbol
-from openbell.ports import Calendar, Scorer
+from openbell.ports import Broker, Calendar, Scorer
 from openbell.services.entries import send_entries
 from openbell.services.exits import ExitManager
 from openbell.services.morning import MorningPlan, plan_the_morning
@@ -41,6 +42,25 @@ from openbell.venue import MatchingEngine, VenueConfig
 
 _STEP = timedelta(minutes=1)
 _REACTION = timedelta(seconds=1)
+
+
+class SteppedBroker(Broker, Protocol):
+    """A Broker whose market the runner moves: the in-process venue, or the whole IB wire
+    path to a simulated gateway (:class:`~openbell.runtime.loopback.GatewayBroker`)."""
+
+    def load_day(
+        self,
+        session: Session,
+        bars: Mapping[str, DayBars],
+        seconds: Mapping[str, DayBars] | None = None,
+    ) -> None: ...
+
+    def advance_to(self, at: datetime) -> None: ...
+
+    def close(self) -> None: ...
+
+
+BrokerFactory = Callable[[ManualClock], SteppedBroker]
 
 
 @dataclass(frozen=True)
@@ -85,7 +105,7 @@ class _Day:
         source: BarSource,
         ledger: SqliteLedger,
         clock: ManualClock,
-        broker: SimBroker,
+        broker: SteppedBroker,
     ) -> None:
         self.config, self.source, self.ledger = config, source, ledger
         self.clock, self.broker = clock, broker
@@ -193,8 +213,12 @@ def run_backtest(
     source: BarSource,
     ledger_path: Path,
     on_day: Callable[[date], None] | None = None,
+    broker_factory: BrokerFactory | None = None,
 ) -> BacktestResult:
-    """Replay every session from ``config.start`` to ``config.end``."""
+    """Replay every session from ``config.start`` to ``config.end``.
+
+    ``broker_factory`` builds the broker on the run's clock (default: the in-process venue).
+    """
     sessions = _sessions(calendar, config.start, config.end)
     result = BacktestResult(ledger_path=ledger_path)
     if not sessions:
@@ -203,8 +227,11 @@ def run_backtest(
     ledger = SqliteLedger.open(
         ledger_path, clock, process="backtest", protected_symbols=config.protected, durable=False
     )
-    engine = MatchingEngine(config.venue, calendar=calendar)
-    broker = SimBroker(engine, clock, starting_equity=config.starting_equity)
+    if broker_factory is None:
+        engine = MatchingEngine(config.venue, calendar=calendar)
+        broker: SteppedBroker = SimBroker(engine, clock, starting_equity=config.starting_equity)
+    else:
+        broker = broker_factory(clock)
     replay = _Day(config, source, ledger, clock, broker)
     try:
         for session in sessions:
@@ -213,6 +240,7 @@ def run_backtest(
             if on_day is not None:
                 on_day(session.trading_day)
     finally:
+        broker.close()
         ledger.close()
     return result
 

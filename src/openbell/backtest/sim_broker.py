@@ -128,6 +128,9 @@ class SimBroker:
     def advance_to(self, at: datetime) -> None:
         self._translate(self._engine.advance_to(at))
 
+    def close(self) -> None:
+        """Nothing to release: the venue lives in this process's memory."""
+
     def _translate(self, events: Sequence[Event]) -> None:
         for event in events:
             translated = self._ours(event)

@@ -61,6 +61,12 @@ def backtest(
     target: Annotated[str | None, typer.Option(help="target %% for every tier, e.g. 2.6")] = None,
     stop: Annotated[str | None, typer.Option(help="stop distance %%, e.g. 0.9")] = None,
     data: DataOption = "demo",
+    via_gateway: Annotated[
+        bool,
+        typer.Option(
+            help="send every order through the IB adapter and ib_async to the simulated gateway"
+        ),
+    ] = False,
     out_dir: OutOption = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="table or json")] = Format.table,
     config: ConfigOption = None,
@@ -79,6 +85,7 @@ def backtest(
             target_pct=_pct(target, "--target"),
             stop_loss_pct=_pct(stop, "--stop"),
             data=data,
+            via_gateway=via_gateway,
         )
         calendar = compose.build_calendar()
         with Progress(console=console(stderr=True), transient=True) as progress:
@@ -105,6 +112,11 @@ def backtest(
         render(out, summary_rows(outcome.summary), ("metric", "value"), Format.table, "summary")
         if outcome.synthetic_note:
             out.print(outcome.synthetic_note, highlight=False)
+        if via_gateway:
+            out.print(
+                "every order went through the IB adapter and ib_async, over loopback, to the "
+                "simulated IB gateway (server version 178)"
+            )
         out.print(f"{outcome.result.sessions} sessions replayed; report: {report}")
 
 

@@ -37,6 +37,7 @@ from openbell.venue.tws.connection import (
 from openbell.venue.tws.desk import OrderDesk, Outgoing
 from openbell.venue.tws.faults import (
     CONNECTIVITY_LOST,
+    EXEC_DETAILS,
     RESTORED_DATA_KEPT,
     RESTORED_DATA_LOST,
     Fault,
@@ -63,6 +64,9 @@ class GatewayConfig:
     venue: VenueConfig = field(default_factory=VenueConfig)
     replay_interval_s: float = 0.02
     """Wall seconds between two pumps while serving."""
+    pump_on_request: bool = True
+    """Catch the market up to the clock before answering each request. Off when a driver
+    moves the market itself (``pump(until)``), as a backtest steps its venue."""
 
 
 @dataclass
@@ -125,14 +129,29 @@ class TwsGateway:
         return len(self._tasks)
 
     # --- the replayed market ----------------------------------------------------------------
-    def load_day(self, session: Session, bars: Mapping[str, DayBars]) -> None:
-        """Make ``session`` the replayed day with these bars (one :class:`DayBars` per symbol)."""
-        self._deliver(self.desk.load(self.engine.load_day(session, bars)))
+    def load_day(
+        self,
+        session: Session,
+        bars: Mapping[str, DayBars],
+        seconds: Mapping[str, DayBars] | None = None,
+    ) -> None:
+        """Make ``session`` the replayed day with these bars (one :class:`DayBars` per symbol).
+
+        ``seconds``: 1-second bars, where known, settle which of two levels in one minute was
+        touched first (see the matching engine).
+        """
+        self._deliver(self.desk.load(self.engine.load_day(session, bars, seconds)))
         self.market.load_day(session, bars)
 
-    def pump(self) -> None:
-        """Move the venue and market data to the clock's now and send what happened."""
-        now = self.clock.now()
+    def now(self) -> datetime:
+        """The gateway's time: the clock's, but never before what the venue has processed."""
+        clock_now, venue_now = self.clock.now(), self.engine.now
+        return clock_now if venue_now is None or venue_now <= clock_now else venue_now
+
+    def pump(self, until: datetime | None = None) -> None:
+        """Move the venue and market data to ``until`` (default: the clock's now) and send
+        what happened."""
+        now = self.now() if until is None else max(until, self.now())
         self._roll_over(now)
         for fault in [f for f in self.faults if f.at is not None and f.at <= now]:
             self.faults.remove(fault)
@@ -327,7 +346,8 @@ class TwsGateway:
             session.send(*answers.error(-1, 321, text))
             return True
         try:
-            self.pump()
+            if self.config.pump_on_request:
+                self.pump()
             handler(session, message)
         except InvalidValue as exc:
             req_id = int(message[2]) if len(message) > 2 and message[2].isdigit() else -1
@@ -383,17 +403,22 @@ class TwsGateway:
         session.send(74, 1, req_id)
 
     def _after_fills(self, out: list[Outgoing]) -> None:
-        """Push position and portfolio updates for symbols that just traded."""
-        symbols = {
-            f[4] for _c, f in out if f[0] == 11
-        }  # execDetails: 11, reqId, orderId, conId, symbol
-        for symbol in sorted(str(s) for s in symbols):
-            line = self.account.line(symbol)
-            for session in self.sessions.values():
+        """Push positions, portfolio lines and account values after fills, as IB streams them."""
+        # execDetails is 11, reqId, orderId, conId, symbol, ...
+        symbols = sorted({str(f[4]) for _c, f in out if f[0] == EXEC_DETAILS})
+        if not symbols:
+            return
+        lines = [self.account.line(symbol) for symbol in symbols]
+        values = self.account.values()
+        for session in self.sessions.values():
+            for line in lines:
                 if session.positions:
                     session.send(*self.account.position_message(line))
                 if session.account_updates:
                     session.send(*self.account.portfolio_message(line))
+            if session.account_updates:
+                for key, value in values:
+                    session.send(6, 2, key, value, "USD", self.config.account)
 
     def _open_orders(self, session: Connection, _: list[str]) -> None:
         assert session.client_id is not None
@@ -428,7 +453,7 @@ class TwsGateway:
         session.send(55, 1, req_id)
 
     def _current_time(self, session: Connection, _: list[str]) -> None:
-        session.send(49, 1, int(self.clock.now().timestamp()))
+        session.send(49, 1, int(self.now().timestamp()))
 
     def _ids(self, session: Connection, _: list[str]) -> None:
         session.send(9, 1, self._next_order_id)
@@ -450,7 +475,7 @@ class TwsGateway:
         if not self.market.knows(request.contract.symbol):
             session.send(*answers.error(request.order_id, *NO_SECURITY))
             return
-        out = self.desk.place(session.client_id, request, self.clock.now())
+        out = self.desk.place(session.client_id, request, self.now())
         self._deliver(self.fault_state.reorder_reject(out))
 
     def _cancel_order(self, session: Connection, message: list[str]) -> None:
@@ -470,5 +495,5 @@ class TwsGateway:
             for fields in held:
                 session.send(*fields)
             return
-        out = self.desk.cancel(session.client_id, order_id, self.clock.now())
+        out = self.desk.cancel(session.client_id, order_id, self.now())
         self._deliver(out)
