@@ -51,7 +51,7 @@ def test_three_demo_days_through_the_gateway_match_the_in_process_venue(tmp_path
         calendar,
         source,
         tmp_path / "wired.sqlite",
-        broker_factory=lambda clock: GatewayBroker(
+        broker_factory=lambda clock: GatewayBroker.stepped(
             clock, config.venue, calendar, config.starting_equity
         ),
     )

@@ -10,8 +10,6 @@ broker has heard everything the venue said up to that instant.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -19,16 +17,15 @@ from decimal import Decimal
 from typing import Protocol, TypeVar
 
 from openbell.adapters.clock import ManualClock
-from openbell.adapters.ib.broker import IbBroker, IbConnection
 from openbell.backtest.sim_broker import SimBroker
 from openbell.bars.frame import DayBars
 from openbell.domain.broker import BrokerEvent
 from openbell.domain.orders import OrderIntent
 from openbell.domain.sessions import Session
 from openbell.domain.values import Money, OrderRef
-from openbell.runtime.loopback import GatewayThread
+from openbell.runtime.loopback import GatewayBroker
 from openbell.venue import MatchingEngine, VenueConfig
-from openbell.venue.tws.gateway import GatewayConfig, TwsGateway
+from openbell.venue.tws.gateway import GatewayConfig
 
 T = TypeVar("T")
 
@@ -85,6 +82,8 @@ class SimHarness:
 
 
 class GatewayHarness:
+    """The IB adapter on ib_async, over loopback to a gateway thread, on a manual clock."""
+
     name = "gateway"
 
     def __init__(
@@ -97,32 +96,18 @@ class GatewayHarness:
         backoff_s: float = 0.05,
     ) -> None:
         self.clock = ManualClock(start)
-        # ib_async's synchronous calls run this thread's event loop: give it its own, and
-        # close it afterwards, so no other test inherits (or garbage-collects) it.
-        self.client_loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(self.client_loop)
         config = GatewayConfig(account="DU0000001", venue=venue, replay_interval_s=3600.0)
-        gateway = TwsGateway(config, self.clock)
-        gateway.load_day(session, bars)
-        self.server = GatewayThread(gateway)
-        connection = IbConnection(
-            port=self.server.port,
-            client_id=client_id,
-            account="DU0000001",
-            timeout_s=5,
-            backoff_s=backoff_s,
-            max_backoff_s=0.5,
+        self.wire = GatewayBroker(
+            self.clock, config, client_id=client_id, backoff_s=backoff_s, max_backoff_s=0.5
         )
-        self.broker = IbBroker(connection, self.clock)
-        self.broker.connect()
+        self.wire.load_day(session, bars)
+        self.server, self.broker = self.wire.server, self.wire.broker
 
     def place(self, intent: OrderIntent) -> None:
-        self.broker.place(intent)
-        self.settle()  # the gateway reads the order at this clock time, not a later one
+        self.wire.place(intent)  # settles: the gateway reads the order at this clock time
 
     def cancel(self, ref: OrderRef) -> None:
-        self.broker.cancel(ref)
-        self.settle()
+        self.wire.cancel(ref)
 
     def advance_to(self, at: datetime) -> None:
         self.advance_unheard(at)
@@ -133,12 +118,7 @@ class GatewayHarness:
         self.server.run(self.server.gateway.pump)
 
     def settle(self) -> None:
-        """A round trip: everything the gateway sent before its answer has been read."""
-        if self.broker.ib.isConnected():
-            # If the gateway went away, pump() below starts reconnecting.
-            with contextlib.suppress(ConnectionError):
-                self.broker.ib.reqCurrentTime()
-        self.broker.pump()
+        self.wire.settle()
 
     def recover(self, timeout_s: float = 10.0) -> None:
         """Let the broker reconnect and reconcile until it is ready again (or fail)."""
@@ -150,12 +130,7 @@ class GatewayHarness:
         self.settle()
 
     def events(self) -> Sequence[BrokerEvent]:
-        self.settle()
-        return self.broker.events()
+        return self.wire.events()
 
     def close(self) -> None:
-        self.broker.disconnect()
-        self.client_loop.run_until_complete(asyncio.sleep(0.01))  # let the transport close
-        self.server.stop()
-        asyncio.set_event_loop(None)
-        self.client_loop.close()
+        self.wire.close()

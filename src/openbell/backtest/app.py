@@ -134,7 +134,7 @@ def run_request(
             # ib_async costs ~100 ms to import: only runs through the gateway pay for it.
             from openbell.runtime.loopback import GatewayBroker  # noqa: PLC0415
 
-            return GatewayBroker(clock, config.venue, calendar, config.starting_equity)
+            return GatewayBroker.stepped(clock, config.venue, calendar, config.starting_equity)
 
     with tempfile.TemporaryDirectory(prefix="openbell-backtest-") as scratch:
         ledger_path = Path(scratch) / "ledger.sqlite"

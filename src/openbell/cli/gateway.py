@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import date
 from typing import Annotated
 
 import typer
 
-from openbell.cli.common import ConfigOption, console, reported
-from openbell.domain.errors import InvalidValue
+from openbell.cli.common import ConfigOption, console, parse_day, reported
 from openbell.domain.sessions import NEW_YORK, RelativeTime
 from openbell.runtime import compose
 from openbell.runtime.gateway import ReplayRequest, build_gateway
@@ -58,7 +56,7 @@ def gateway(
         out = console()
         settings = compose.settings_from_environment(config).settings
         request = ReplayRequest(
-            day=_day(day),
+            day=parse_day(day),
             symbols=tuple(s.strip().upper() for s in symbols.split(",")) if symbols else None,
             data=data,
             speed=speed,
@@ -87,12 +85,3 @@ def gateway(
 
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve())
-
-
-def _day(raw: str | None) -> date | None:
-    if raw is None:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise InvalidValue("--day", "a date YYYY-MM-DD", raw) from None

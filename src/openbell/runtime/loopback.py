@@ -8,6 +8,7 @@ day are separate processes instead, each with its own connection to ``openbell g
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -67,42 +68,55 @@ class GatewayBroker:
     def __init__(
         self,
         clock: Clock,
-        venue: VenueConfig,
-        calendar: Calendar,
-        starting_equity: Money,
+        config: GatewayConfig,
+        calendar: Calendar | None = None,
+        *,
         client_id: int = 1,
+        backoff_s: float = 1.0,
+        max_backoff_s: float = 30.0,
     ) -> None:
+        self.gateway = TwsGateway(config, clock, calendar)
+        self.server = GatewayThread(self.gateway)
+        # ib_async's synchronous calls run this thread's event loop: give it its own.
+        self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
+        connection = IbConnection(
+            port=self.server.port,
+            client_id=client_id,
+            account=config.account,
+            backoff_s=backoff_s,
+            max_backoff_s=max_backoff_s,
+        )
+        self.broker = IbBroker(connection, clock)
+        self.broker.connect()
+
+    @classmethod
+    def stepped(
+        cls, clock: Clock, venue: VenueConfig, calendar: Calendar, starting_equity: Money
+    ) -> GatewayBroker:
+        """For a driver that moves the market itself (``advance_to``), as the backtest does."""
         config = GatewayConfig(
             cash=float(starting_equity.amount),
             venue=venue,
             replay_interval_s=3600.0,
             pump_on_request=False,
         )
-        self.gateway = TwsGateway(config, clock, calendar)
-        self._thread = GatewayThread(self.gateway)
-        # ib_async's synchronous calls run this thread's event loop: give it its own.
-        self._loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(self._loop)
-        connection = IbConnection(
-            port=self._thread.port, client_id=client_id, account=config.account
-        )
-        self.broker = IbBroker(connection, clock)
-        self.broker.connect()
+        return cls(clock, config, calendar)
 
     def place(self, intent: OrderIntent) -> None:
         self.broker.place(intent)
-        self._settle()
+        self.settle()
 
     def cancel(self, order_ref: OrderRef) -> None:
         self.broker.cancel(order_ref)
-        self._settle()
+        self.settle()
 
     def events(self) -> Sequence[BrokerEvent]:
-        self._settle()
+        self.settle()
         return self.broker.events()
 
     def net_liquidation(self) -> Money:
-        self._settle()
+        self.settle()
         return self.broker.net_liquidation()
 
     def load_day(
@@ -111,20 +125,25 @@ class GatewayBroker:
         bars: Mapping[str, DayBars],
         seconds: Mapping[str, DayBars] | None = None,
     ) -> None:
-        self._thread.run(lambda: self.gateway.load_day(session, bars, seconds))
+        self.server.run(lambda: self.gateway.load_day(session, bars, seconds))
 
     def advance_to(self, at: datetime) -> None:
-        self._thread.run(lambda: self.gateway.pump(at))
-        self._settle()
+        self.server.run(lambda: self.gateway.pump(at))
+        self.settle()
 
-    def _settle(self) -> None:
-        """A round trip: everything the gateway sent before its answer has been read."""
-        self.broker.ib.reqCurrentTime()
+    def settle(self) -> None:
+        """A round trip: everything the gateway sent before its answer has been read.
+
+        If the gateway went away, the adapter's pump below starts reconnecting.
+        """
+        if self.broker.ib.isConnected():
+            with contextlib.suppress(ConnectionError):
+                self.broker.ib.reqCurrentTime()
         self.broker.pump()
 
     def close(self) -> None:
         self.broker.disconnect()
         self._loop.run_until_complete(asyncio.sleep(0.01))  # let the transport close
-        self._thread.stop()
+        self.server.stop()
         asyncio.set_event_loop(None)
         self._loop.close()
