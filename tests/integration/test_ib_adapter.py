@@ -188,3 +188,18 @@ def test_an_execution_of_ours_that_cannot_be_booked_stops_with_an_alert() -> Non
             h.broker.events()
     finally:
         h.close()
+
+
+def test_each_client_books_only_its_own_executions() -> None:
+    h = harness()
+    other = IbBroker(IbConnection(port=h.server.port, client_id=8, account="DU0000001"), h.clock)
+    try:
+        h.place(moo("ob-20251029-WULF-1-entry"))
+        h.advance_to(at("09:31"))
+        assert [type(e).__name__ for e in h.events()] == ["OrderUpdate", "Fill"]
+        other.connect()  # its startup fetches today's executions: client 7's among them
+        other.pump()
+        assert other.events() == []
+    finally:
+        other.disconnect()
+        h.close()

@@ -15,7 +15,8 @@ from error codes classified by :mod:`.mapping`:
 * a Cancelled followed by fills is reported as both: the fills win (the ledger allows
   CANCELLED → FILLED because IB does exactly this).
 
-A fill is reported once per execution id, with its commission when IB's commission report
+A fill is reported once per execution id, only for this client id's own orders (each role
+books what it placed; the ledger joins them), with its commission when IB's commission report
 arrives (at most ``commission_wait_s`` later, else without it). After every reconnect, and
 after 1101/1102, the adapter reconciles open orders and today's executions before it
 accepts another order; until then ``place`` raises :class:`BrokerUnavailable`.
@@ -327,8 +328,8 @@ class IbBroker:
             ):
                 continue
             del self._waiting[exec_id]
-            if exec_id in self._seen_exec:
-                continue
+            if exec_id in self._seen_exec or fill.execution.clientId != self.connection.client_id:
+                continue  # told already, or another client's (each role books its own fills)
             commission = fill.commissionReport.commission if has_commission else None
             try:
                 ours = mapping.domain_fill(fill.execution, fill.contract.symbol, commission)
