@@ -33,6 +33,17 @@ class DayHours:
     after_hours: timedelta = timedelta(hours=4)
     opg_cutoff: timedelta = timedelta(minutes=2)
 
+    def extended(self, session: Session) -> tuple[datetime, datetime]:
+        """The session's extended hours: from the pre-market start to the post-market end
+        (``after_hours`` after the close, at most ``postmarket_end``)."""
+        day = session.trading_day
+        pre = datetime.combine(day, self.premarket_start, tzinfo=NEW_YORK)
+        post = min(
+            datetime.combine(day, self.postmarket_end, tzinfo=NEW_YORK),
+            session.close + self.after_hours,
+        )
+        return pre, post
+
 
 @dataclass(frozen=True, slots=True)
 class SymbolDay:
@@ -90,12 +101,7 @@ class TradingDay:
         hours: DayHours,
     ) -> TradingDay:
         """Check the bars belong to ``session`` and index the session's windows in them."""
-        day = session.trading_day
-        pre = datetime.combine(day, hours.premarket_start, tzinfo=NEW_YORK)
-        post = min(
-            datetime.combine(day, hours.postmarket_end, tzinfo=NEW_YORK),
-            session.close + hours.after_hours,
-        )
+        pre, post = hours.extended(session)
         bounds = (to_ns(pre), to_ns(session.open), to_ns(session.close), to_ns(post))
         seconds = seconds_by_symbol or {}
         symbols = {

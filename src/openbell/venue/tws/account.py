@@ -111,6 +111,10 @@ class Account:
             ("GrossPositionValue", f"{worth:.2f}"),
         ]
 
+    def value_messages(self) -> list[list[object]]:
+        """``updateAccountValue`` (message 6) for each account value."""
+        return [[6, 2, key, value, "USD", self.account_id] for key, value in self.values()]
+
     def contract(self, line: Line) -> list[object]:
         """The 11 contract fields of position and portfolio messages (no primaryExchange)."""
         symbol = line.symbol

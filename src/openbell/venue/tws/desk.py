@@ -57,13 +57,16 @@ class DeskOrder:
     """One order as the gateway reports it to its client."""
 
     view: OrderView
-    filled: float = 0.0
     average_price: float = 0.0
     last_fill_price: float = 0.0
 
     @property
     def client_id(self) -> int:
         return self.view.client_id
+
+    @property
+    def filled(self) -> float:
+        return self.view.filled
 
     @property
     def is_done(self) -> bool:
@@ -119,7 +122,12 @@ class OrderDesk:
         out = self.advance(at)
         key = (client_id, request.order_id)
         if key in self._keys:
-            out.append((client_id, answers.error(request.order_id, 103, msg.DUPLICATE_ID)))
+            out.append(
+                (
+                    client_id,
+                    answers.error(request.order_id, msg.CODE_DUPLICATE_ID, msg.DUPLICATE_ID),
+                )
+            )
             return out
         perm_id = self._next_perm
         self._next_perm += 1
@@ -311,11 +319,10 @@ class OrderDesk:
 
     def _fill(self, order: DeskOrder, fill: Fill) -> list[Outgoing]:
         client = order.client_id
-        order.filled = float(fill.cumulative_quantity)
         order.average_price = fill.average_price
         order.last_fill_price = fill.price
         status = "Filled" if fill.remaining == 0 else order.view.status
-        order.view = replace(order.view, status=status, filled=order.filled)
+        order.view = replace(order.view, status=status, filled=float(fill.cumulative_quantity))
         execution = ExecutionView(
             exec_id=f"{fill.exec_id}.01",
             time=fill.time,

@@ -24,6 +24,7 @@ from openbell.bars.frame import DayBars
 from openbell.domain.errors import InvalidValue
 from openbell.domain.sessions import NEW_YORK, Session
 from openbell.ports import Calendar, Clock
+from openbell.venue import messages as msg
 from openbell.venue.engine import MatchingEngine, VenueConfig
 from openbell.venue.tws import answers, wire
 from openbell.venue.tws.account import LISTING, Account, Holding, con_id_for
@@ -34,7 +35,7 @@ from openbell.venue.tws.connection import (
     check_loopback,
     handshake,
 )
-from openbell.venue.tws.desk import OrderDesk, Outgoing
+from openbell.venue.tws.desk import CODE_TIF_PRESET, TIF_PRESET, OrderDesk, Outgoing
 from openbell.venue.tws.faults import (
     CONNECTIVITY_LOST,
     EXEC_DETAILS,
@@ -44,14 +45,18 @@ from openbell.venue.tws.faults import (
     FaultKind,
     FaultState,
 )
-from openbell.venue.tws.requests import PlaceOrder, parse_cancel_order, parse_place_order
-from openbell.venue.tws.service import MarketService
+from openbell.venue.tws.requests import (
+    PlaceOrder,
+    parse_cancel_order,
+    parse_executions,
+    parse_place_order,
+)
+from openbell.venue.tws.service import NO_SECURITY, MarketService
 
 __all__ = ["GatewayConfig", "Holding", "TwsGateway", "check_loopback"]
 
 log = logging.getLogger(__name__)
 
-NO_SECURITY = (200, "No security definition has been found for the request")
 NextDay = Callable[[date], "tuple[Session, Mapping[str, DayBars]] | None"]
 
 
@@ -86,7 +91,7 @@ class TwsGateway:
 
     def __post_init__(self) -> None:
         self.engine = MatchingEngine(self.config.venue, calendar=self.calendar)
-        self.market = MarketService(self.clock, self._send_to, self._con_id)
+        self.market = MarketService(self.now, self._send_to, self._con_id, self.config.venue.hours)
         self.market.listed = {h.symbol for h in self.config.holdings}
         self.desk = OrderDesk(self.engine, self.config.account, self._con_id, lambda _s: LISTING)
         self.account = Account(
@@ -99,7 +104,7 @@ class TwsGateway:
         self.faults: list[Fault] = []
         self._next_order_id = self.config.first_order_id
         self._server: asyncio.Server | None = None
-        self._host, self._port, self._allow_remote = "127.0.0.1", 0, False
+        self._host, self._port = "127.0.0.1", 0
         self._tasks: set[asyncio.Task[None]] = set()
         """One task per connection."""
         self._background: set[asyncio.Task[None]] = set()
@@ -162,7 +167,9 @@ class TwsGateway:
     def _roll_over(self, now: datetime) -> None:
         """Once the replayed session's extended hours are over, load the next session."""
         session = self.market.session
-        if session is None or self.next_day is None or now < self._post_market_end(session):
+        if session is None or self.next_day is None:
+            return
+        if now < self.config.venue.hours.extended(session)[1]:  # its post-market end
             return
         following = self.next_day(session.trading_day)
         if following is None:
@@ -172,11 +179,6 @@ class TwsGateway:
         log.info("replaying the next session, %s", following[0].trading_day)
         self.load_day(*following)
 
-    def _post_market_end(self, session: Session) -> datetime:
-        venue = self.config.venue
-        local = datetime.combine(session.trading_day, venue.postmarket_end, NEW_YORK)
-        return min(session.close + venue.after_hours, local)
-
     # --- serving ------------------------------------------------------------------------------
     async def start(
         self, host: str = "127.0.0.1", port: int = 4002, allow_remote: bool = False
@@ -184,7 +186,7 @@ class TwsGateway:
         """Listen on ``host:port`` (port 0 picks one); return the port."""
         check_loopback(host, allow_remote)
         self._server = await asyncio.start_server(self._serve, host, port)
-        self._host, self._allow_remote = host, allow_remote
+        self._host = host
         self._port = int(self._server.sockets[0].getsockname()[1])
         if self._replay is None:
             self._replay = asyncio.create_task(self._run_replay())
@@ -231,13 +233,9 @@ class TwsGateway:
             lost = kind is FaultKind.OUTAGE_DATA_LOST
             loop.call_later(fault.seconds, self.connectivity_restored, lost)
         elif kind is FaultKind.TIF_PRESET:
-            self._about_latest_order(
-                10349, lambda _o: "Order TIF was set to DAY based on order preset."
-            )
+            self._about_latest_order(CODE_TIF_PRESET, lambda _o: TIF_PRESET)
         elif kind is FaultKind.LATE_NOT_FOUND:
-            self._about_latest_order(
-                10147, lambda o: f"OrderId {o} that needs to be cancelled is not found."
-            )
+            self._about_latest_order(msg.CODE_NOT_FOUND, msg.not_found)
         elif kind is FaultKind.FILL_AFTER_CANCEL:
             self.fault_state.fill_after_cancel = True
         elif kind is FaultKind.CANCELLED_BEFORE_REJECT:
@@ -389,8 +387,8 @@ class TwsGateway:
 
     def _account_updates(self, session: Connection, message: list[str]) -> None:
         session.account_updates = message[2:3] != ["0"]
-        for key, value in self.account.values():
-            session.send(6, 2, key, value, "USD", self.config.account)
+        for fields in self.account.value_messages():
+            session.send(*fields)
         for line in self.account.lines():
             session.send(*self.account.portfolio_message(line))
         session.send(8, 1, self.clock.now().astimezone(NEW_YORK).strftime("%H:%M"))
@@ -409,7 +407,7 @@ class TwsGateway:
         if not symbols:
             return
         lines = [self.account.line(symbol) for symbol in symbols]
-        values = self.account.values()
+        values = self.account.value_messages()
         for session in self.sessions.values():
             for line in lines:
                 if session.positions:
@@ -417,8 +415,8 @@ class TwsGateway:
                 if session.account_updates:
                     session.send(*self.account.portfolio_message(line))
             if session.account_updates:
-                for key, value in values:
-                    session.send(6, 2, key, value, "USD", self.config.account)
+                for fields in values:
+                    session.send(*fields)
 
     def _open_orders(self, session: Connection, _: list[str]) -> None:
         assert session.client_id is not None
@@ -439,18 +437,15 @@ class TwsGateway:
 
     def _executions(self, session: Connection, message: list[str]) -> None:
         assert session.client_id is not None
-        req_id = int(message[2])
-        wanted_client = (
-            int(message[3]) if len(message) > 3 and message[3].lstrip("-").isdigit() else 0
-        )
+        request = parse_executions(message)
         reports = self.desk.execution_reports(
             session.client_id,
-            req_id,
-            lambda e: wanted_client in (0, e.order.client_id),
+            request.req_id,
+            lambda e: request.client_id in (0, e.order.client_id),
         )
         for _client, fields in reports:
             session.send(*fields)
-        session.send(55, 1, req_id)
+        session.send(55, 1, request.req_id)
 
     def _current_time(self, session: Connection, _: list[str]) -> None:
         session.send(49, 1, int(self.now().timestamp()))

@@ -79,13 +79,20 @@ def _bar_end(bars: DayBars, i: int, at_ns: int) -> list[Tick]:
     share = volume / 3 if volume else 0.0
     ticks = [Tick(at_ns, LAST, p, share) for p in (*path, c)]
     ticks += [
-        Tick(at_ns, BID, round(c - SPREAD, 4), QUOTE_SIZE),
-        Tick(at_ns, ASK, round(c + SPREAD, 4), QUOTE_SIZE),
+        *quote(at_ns, c),
         Tick(at_ns, VOLUME, None, float(bars.volume[: i + 1].sum())),
         Tick(at_ns, HIGH, float(bars.high[: i + 1].max()), 0.0),
         Tick(at_ns, LOW, float(bars.low[: i + 1].min()), 0.0),
     ]
     return ticks
+
+
+def quote(at_ns: int, price: float) -> list[Tick]:
+    """The bid and ask one tick around a trade price."""
+    return [
+        Tick(at_ns, BID, round(price - SPREAD, 4), QUOTE_SIZE),
+        Tick(at_ns, ASK, round(price + SPREAD, 4), QUOTE_SIZE),
+    ]
 
 
 def last_price(bars: DayBars, at_ns: int) -> float | None:

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from openbell.bars.frame import DayBars, to_ns
 from openbell.domain.errors import InvalidValue
 from openbell.domain.sessions import NEW_YORK, Session
-from openbell.ports import Clock
+from openbell.venue.day import DayHours
 from openbell.venue.tws import answers, market
 from openbell.venue.tws.account import LISTING, con_id_for
 from openbell.venue.tws.answers import ContractView
@@ -54,10 +54,13 @@ class Subscription:
 class MarketService:
     """Answers market data requests from the replayed bars; ``pump`` streams new ticks."""
 
-    clock: Clock
+    now: Callable[[], datetime]
+    """The gateway's time (see :meth:`TwsGateway.now`)."""
     send: Send
     con_id: Callable[[str], int] = con_id_for
     """The contract id the gateway reports for a symbol (the same in every message)."""
+    hours: DayHours = field(default_factory=DayHours)
+    """How the venue derives a session's extended hours."""
     listed: set[str] = field(default_factory=set)
     """Symbols known without bars (the account's holdings)."""
     session: Session | None = None
@@ -85,7 +88,7 @@ class MarketService:
 
     def last_price(self, symbol: str) -> float | None:
         bars = self.bars.get(symbol)
-        return None if bars is None else market.last_price(bars, to_ns(self.clock.now()))
+        return None if bars is None else market.last_price(bars, to_ns(self.now()))
 
     def pump(self, now: datetime) -> None:
         if self.session is None or not self.subscriptions:
@@ -119,7 +122,7 @@ class MarketService:
         cid, rid = client.client_id, request.req_id
         self.send(cid, answers.market_data_type(rid, LIVE))
         self.send(cid, answers.tick_req_params(rid, 0.01, "9c0001", 3))
-        now_ns = to_ns(self.clock.now())
+        now_ns = to_ns(self.now())
         snapshot = self._snapshot(symbol, now_ns)
         if snapshot:
             self._send_ticks(cid, rid, snapshot)
@@ -133,11 +136,7 @@ class MarketService:
         price = market.last_price(bars, now_ns)
         if price is None:
             return []
-        return [
-            market.Tick(now_ns, market.LAST, price, 0.0),
-            market.Tick(now_ns, market.BID, round(price - market.SPREAD, 4), market.QUOTE_SIZE),
-            market.Tick(now_ns, market.ASK, round(price + market.SPREAD, 4), market.QUOTE_SIZE),
-        ]
+        return [market.Tick(now_ns, market.LAST, price, 0.0), *market.quote(now_ns, price)]
 
     def _send_ticks(self, client_id: int, req_id: int, ticks: list[market.Tick]) -> None:
         for tick in ticks:
@@ -180,9 +179,7 @@ class MarketService:
         """IB's ``tradingHours`` and ``liquidHours`` for the replayed day."""
         if self.session is None:
             return "", ""
-        day = self.session.trading_day
-        pre = datetime.combine(day, datetime.min.time(), NEW_YORK) + timedelta(hours=4)
-        post = self.session.close.astimezone(NEW_YORK) + timedelta(hours=4)
+        pre, post = self.hours.extended(self.session)
 
         def span(a: datetime, b: datetime) -> str:
             a, b = a.astimezone(NEW_YORK), b.astimezone(NEW_YORK)
@@ -230,7 +227,7 @@ class MarketService:
         IB's forms: ``yyyymmdd hh:mm:ss [zone]`` (ib_async sends aware times in UTC) or
         ``yyyymmdd-hh:mm:ss`` in UTC; a missing zone means New York here.
         """
-        now = self.clock.now()
+        now = self.now()
         raw = text.strip()
         if not raw:
             return now
