@@ -227,3 +227,33 @@ def test_a_client_that_leaves_mid_handshake_or_sends_garbage_does_not_stall_the_
     assert [(m[2], m[3]) for m in errors if m[3] == "321"] == [("1", "321")]
     assert "placeOrder" in next(m[4] for m in errors if m[3] == "321")
     assert seen[-1][:2] == ["49", "1"]
+
+
+def test_the_replay_rolls_over_to_the_next_session_after_the_post_market() -> None:
+    day2 = date(2025, 10, 30)
+    session2 = Session(
+        day2, datetime(2025, 10, 30, 13, 30, tzinfo=UTC), datetime(2025, 10, 30, 20, 0, tzinfo=UTC)
+    )
+    starts = np.array([to_ns(session2.open) + i * 60_000_000_000 for i in range(390)])
+    px = np.full(390, 16.0)
+    bars2 = DayBars("WULF", day2, 60, starts, px, px, px, px, np.full(390, 1e5))
+    asked: list[date] = []
+
+    def next_day(after: date) -> tuple[Session, dict[str, DayBars]] | None:
+        asked.append(after)
+        return (session2, {"WULF": bars2}) if after == DAY else None
+
+    clock = ManualClock(SIM_NOW)
+    gateway = TwsGateway(CONFIG, clock, next_day=next_day)
+    gateway.load_day(SESSION, {"WULF": flat_bars("WULF", 15.0)})
+    clock.set(datetime(2025, 10, 29, 23, 59, tzinfo=UTC))  # 19:59 New York: still day one
+    gateway.pump()
+    assert gateway.market.session == SESSION and asked == []
+    clock.set(datetime(2025, 10, 30, 0, 0, tzinfo=UTC))  # 20:00: the post-market is over
+    gateway.pump()
+    assert gateway.market.session == session2 and gateway.engine.session == session2
+    clock.set(datetime(2025, 10, 31, 0, 0, tzinfo=UTC))  # after day two: nothing more
+    gateway.pump()
+    gateway.pump()
+    assert asked == [DAY, day2]  # asked once for what follows day two, then it stops asking
+    assert gateway.market.session == session2
