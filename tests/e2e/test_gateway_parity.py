@@ -42,7 +42,7 @@ def test_three_demo_days_through_the_gateway_match_the_in_process_venue(tmp_path
     settings = load_settings(None, environ={}).settings
     calendar = compose.build_calendar()
     request = BacktestRequest(start=date(2016, 4, 27), end=date(2016, 4, 29), data="demo")
-    source, universe = open_source(request, settings, calendar)
+    source, universe = open_source(request.data, settings, calendar, request.seed)
     config = build_config(request, settings, universe)
 
     direct = run_backtest(config, calendar, source, tmp_path / "direct.sqlite")

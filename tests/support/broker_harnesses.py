@@ -97,7 +97,7 @@ class GatewayHarness:
     ) -> None:
         self.clock = ManualClock(start)
         config = GatewayConfig(account="DU0000001", venue=venue, replay_interval_s=3600.0)
-        self.wire = GatewayBroker(
+        self.wire = GatewayBroker.open(
             self.clock, config, client_id=client_id, backoff_s=backoff_s, max_backoff_s=0.5
         )
         self.wire.load_day(session, bars)

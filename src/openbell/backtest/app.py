@@ -58,17 +58,20 @@ class BacktestOutcome:
 
 
 def open_source(
-    request: BacktestRequest, settings: Settings, calendar: Calendar
+    data: str, settings: Settings, calendar: Calendar, seed: int = 0
 ) -> tuple[BarSource, list[str]]:
-    """The bars to replay and the universe: the bundled demo data, or the local store."""
-    if request.data == "demo":
-        demo = DemoBars(BarStore(demo_root()), calendar, seed=request.seed)
+    """The bars to replay and the universe: the bundled demo data, or the local store.
+
+    ``seed`` draws the demo's intraday paths where it has only daily bars.
+    """
+    if data == "demo":
+        demo = DemoBars(BarStore(demo_root()), calendar, seed=seed)
         return demo, demo.symbols()
-    if request.data == "store":
+    if data == "store":
         store = BarStore(settings.data.store)
         names = sorted({row.symbol for row in store.inventory() if row.kind == "minute"})
         return store, names
-    raise InvalidValue("--data", "'demo' or 'store'", request.data)
+    raise InvalidValue("--data", "'demo' or 'store'", data)
 
 
 def _tiers(settings: Settings, target_pct: Decimal | None) -> tuple[TargetTier, ...]:
@@ -125,7 +128,7 @@ def run_request(
     on_day: Callable[[date], None] | None = None,
 ) -> BacktestOutcome:
     """Run one backtest in a scratch ledger."""
-    source, universe = open_source(request, settings, calendar)
+    source, universe = open_source(request.data, settings, calendar, request.seed)
     config = build_config(request, settings, universe)
     factory: BrokerFactory | None = None
     if request.via_gateway:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from openbell.adapters.clock import SIM_ANCHOR_ENV, SimAnchor, SimClock
-from openbell.backtest.app import BacktestRequest, open_source, venue_config
+from openbell.backtest.app import open_source, venue_config
 from openbell.bars.frame import DayBars
 from openbell.bars.source import BarSource
 from openbell.config.settings import Settings
@@ -72,9 +72,7 @@ def build_gateway(
 ) -> tuple[TwsGateway, Session]:
     """The gateway with its first day loaded and its faults scheduled."""
     env = os.environ if environ is None else environ
-    source, universe = open_source(
-        BacktestRequest(start=date.min, end=date.min, data=request.data), settings, calendar
-    )
+    source, universe = open_source(request.data, settings, calendar)
     symbols = _symbols(request.symbols, universe)
     clock, session = _clock_and_session(request, calendar, env)
     loader = DayLoader(source, symbols, calendar)

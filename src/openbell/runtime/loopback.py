@@ -66,7 +66,15 @@ class GatewayBroker:
     """
 
     def __init__(
-        self,
+        self, server: GatewayThread, broker: IbBroker, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        """Wrap a running gateway thread and a connected adapter (see :meth:`open`)."""
+        self.server, self.gateway, self.broker = server, server.gateway, broker
+        self._loop = loop
+
+    @classmethod
+    def open(
+        cls,
         clock: Clock,
         config: GatewayConfig,
         calendar: Calendar | None = None,
@@ -74,21 +82,28 @@ class GatewayBroker:
         client_id: int = 1,
         backoff_s: float = 1.0,
         max_backoff_s: float = 30.0,
-    ) -> None:
-        self.gateway = TwsGateway(config, clock, calendar)
-        self.server = GatewayThread(self.gateway)
+    ) -> GatewayBroker:
+        """Start a gateway thread on a free loopback port and connect the adapter to it."""
+        server = GatewayThread(TwsGateway(config, clock, calendar))
         # ib_async's synchronous calls run this thread's event loop: give it its own.
-        self._loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(self._loop)
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
         connection = IbConnection(
-            port=self.server.port,
+            port=server.port,
             client_id=client_id,
             account=config.account,
             backoff_s=backoff_s,
             max_backoff_s=max_backoff_s,
         )
-        self.broker = IbBroker(connection, clock)
-        self.broker.connect()
+        broker = IbBroker(connection, clock)
+        try:
+            broker.connect()
+        except BaseException:  # leave no thread, socket or loop behind
+            server.stop()
+            asyncio.set_event_loop(None)
+            loop.close()
+            raise
+        return cls(server, broker, loop)
 
     @classmethod
     def stepped(
@@ -101,7 +116,7 @@ class GatewayBroker:
             replay_interval_s=3600.0,
             pump_on_request=False,
         )
-        return cls(clock, config, calendar)
+        return cls.open(clock, config, calendar)
 
     def place(self, intent: OrderIntent) -> None:
         self.broker.place(intent)
