@@ -85,12 +85,11 @@ class IbBroker:
         self._unreadable: list[str] = []
         # A blocking request IB never answers must fail, not hang the bot.
         self.ib.RequestTimeout = connection.timeout_s
-        ib_events = self.ib
-        ib_events.orderStatusEvent += self._on_status
-        ib_events.execDetailsEvent += self._on_execution
-        ib_events.commissionReportEvent += self._on_commission
-        ib_events.errorEvent += self._on_error
-        ib_events.disconnectedEvent += self._on_disconnected
+        self.ib.orderStatusEvent += self._on_status
+        self.ib.execDetailsEvent += self._on_execution
+        self.ib.commissionReportEvent += self._on_commission
+        self.ib.errorEvent += self._on_error
+        self.ib.disconnectedEvent += self._on_disconnected
 
     # --- connection -------------------------------------------------------------------------
     def connect(self) -> None:

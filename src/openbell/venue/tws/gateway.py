@@ -299,7 +299,7 @@ class TwsGateway:
             task.add_done_callback(self._tasks.discard)
         session = Connection(writer)
         try:
-            pending = await handshake(reader, session, self.clock.now())
+            pending = await handshake(reader, session, self.now())
             await self._converse(reader, session, pending)
         except (ConnectionError, asyncio.IncompleteReadError, InvalidValue) as exc:
             log.info("session ended: %s", exc)
@@ -391,7 +391,7 @@ class TwsGateway:
             session.send(*fields)
         for line in self.account.lines():
             session.send(*self.account.portfolio_message(line))
-        session.send(8, 1, self.clock.now().astimezone(NEW_YORK).strftime("%H:%M"))
+        session.send(8, 1, self.now().astimezone(NEW_YORK).strftime("%H:%M"))
         session.send(54, 1, self.config.account)
 
     def _account_updates_multi(self, session: Connection, message: list[str]) -> None:
