@@ -6,7 +6,8 @@ suites in ``tests/contract``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import date, datetime
 from typing import Any, Protocol
 
@@ -18,10 +19,12 @@ from openbell.domain.positions import Position
 from openbell.domain.records import (
     Approval,
     Control,
+    DayStep,
     EventDraft,
     FillRecord,
     Heartbeat,
     LedgerEvent,
+    OperatorRequest,
     OrderRecord,
     ScoreDraft,
     ScoreRecord,
@@ -83,6 +86,25 @@ class Broker(Protocol):
 
     def net_liquidation(self) -> Money: ...
 
+    def reconcile(self, order_refs: Sequence[OrderRef]) -> None:
+        """Take over ``order_refs``, placed by an earlier life of this client (a restart):
+        the next ``events`` report what became of each; one the broker does not know is
+        reported REJECTED (it never arrived), never silently dropped."""
+        ...
+
+
+OnPrice = Callable[[Symbol, Price], None]
+
+
+class PriceFeed(Protocol):
+    """Trade prices as they happen (the monitored exit mode)."""
+
+    def subscribe(self, symbol: Symbol, on_price: OnPrice) -> None:
+        """Call ``on_price`` with every trade price of ``symbol`` from now on."""
+        ...
+
+    def unsubscribe(self, symbol: Symbol) -> None: ...
+
 
 class MarketData(Protocol):
     """Pre-market facts for the morning scan."""
@@ -111,6 +133,10 @@ class Ledger(Protocol):
 
     def close(self) -> None:
         """Release the ledger's resources; the object is unusable afterwards."""
+        ...
+
+    def batch(self) -> AbstractContextManager[None]:
+        """Commit every command inside as one transaction; it holds the write lock throughout."""
         ...
 
     # --- positions: commands --------------------------------------------------------------
@@ -213,3 +239,28 @@ class Ledger(Protocol):
     def append_events(self, drafts: Sequence[EventDraft]) -> int: ...
 
     def events(self, *, after_id: int = 0, limit: int = 100) -> Sequence[LedgerEvent]: ...
+
+    # --- day steps and operator requests --------------------------------------------------
+    def mark_step(self, trading_day: date, step: str, detail: str = "") -> bool:
+        """Mark ``step`` of ``trading_day`` done; True only for the first process to mark it."""
+        ...
+
+    def day_steps(self, trading_day: date) -> Mapping[str, DayStep]:
+        """The steps of ``trading_day`` marked so far, by step name."""
+        ...
+
+    def request_work(self, kind: str, reason: str) -> OperatorRequest:
+        """Ask the process that owns ``kind`` of work (a liquidation) to do it."""
+        ...
+
+    def pending_requests(self) -> Sequence[OperatorRequest]:
+        """Requests nobody has finished yet, oldest first."""
+        ...
+
+    def operator_request(self, request_id: int) -> OperatorRequest:
+        """One request by id; raise NotFound if there is none."""
+        ...
+
+    def finish_request(self, request_id: int, ok: bool, outcome: str) -> OperatorRequest:
+        """Finish a PENDING request as DONE (``ok``) or FAILED; raise Conflict if finished."""
+        ...

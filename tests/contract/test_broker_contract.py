@@ -238,3 +238,19 @@ def test_a_limit_order_larger_than_a_quarter_of_each_bar_fills_in_parts(
         (100, Decimal("10.0000"), at("09:32")),
         (50, Decimal("10.0000"), at("09:33")),
     ]
+
+
+def test_reconcile_reports_an_order_never_seen_as_rejected_and_repeats_nothing(
+    make: Callable[[DayBars], Harness],
+) -> None:
+    h = make(bars(RISE))
+    h.advance_to(at("09:00"))
+    h.place(moo())
+    h.advance_to(at("09:31"))
+    assert [f[0] for f in fills(h.events())] == ["ob-20251029-WULF-1-entry"]
+    lost = "ob-20251029-WULF-9-entry"  # recorded by an earlier life, never sent
+    h.reconcile([OrderRef("ob-20251029-WULF-1-entry"), OrderRef(lost)])
+    h.advance_to(at("09:32"))
+    again = h.events()
+    assert final_status(again) == {lost: OrderStatus.REJECTED}
+    assert fills(again) == []

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
 from openbell.adapters.clock import ManualClock
 from openbell.adapters.sqlite.ledger import SqliteLedger
+from openbell.adapters.sqlite.schema import _V1, APPLICATION_ID, LATEST_VERSION
 from openbell.domain.enums import (
     ExitReason,
     OrderRole,
@@ -40,13 +43,17 @@ NEXT_DAY = date(2025, 10, 30)
 START = datetime(2025, 10, 29, 12, 0, tzinfo=UTC)
 SKYX = Symbol("SKYX")
 
-LedgerFactory = Callable[[ManualClock], Ledger]
+
+class LedgerFactory(Protocol):
+    """Open the ledger under test; each call is another process sharing the same ledger."""
+
+    def __call__(self, clock: ManualClock, process: str = "test") -> Ledger: ...
 
 
 def _sqlite(tmp_path: Path) -> LedgerFactory:
-    def build(clock: ManualClock) -> Ledger:
+    def build(clock: ManualClock, process: str = "test") -> Ledger:
         return SqliteLedger.open(
-            tmp_path / "ledger.sqlite", clock, process="test", protected_symbols=frozenset({SKYX})
+            tmp_path / "ledger.sqlite", clock, process=process, protected_symbols=frozenset({SKYX})
         )
 
     return build
@@ -179,7 +186,7 @@ class TestPositions:
         position = opened(ledger)
         assert position.state is PositionState.OPEN
         assert ledger.is_active(Symbol("WULF"))
-        assert [p.symbol for p in ledger.active_positions()] == [Symbol("WULF")]
+        assert [p.symbol for p in ledger.positions_of_day(DAY)] == [Symbol("WULF")]
         pid = position.position_id or 0
         ledger.set_exit_prices(pid, px("15.58"), px("15.05"))
         ledger.record_order(pid, sell(position, "t1", 100), "exit-manager")
@@ -496,3 +503,165 @@ class TestJournal:
         beat = ledger.beat("waiting", "for the open")
         assert [h.status for h in ledger.heartbeats()] == ["waiting"]
         assert beat.beat_at == START + timedelta(seconds=30)
+
+
+class TestDaySteps:
+    def test_a_step_is_marked_once_per_trading_day(
+        self, ledger: Ledger, clock: ManualClock
+    ) -> None:
+        assert ledger.mark_step(DAY, "morning_plan", "3 entries planned")
+        clock.advance(timedelta(minutes=5))
+        assert not ledger.mark_step(DAY, "morning_plan", "again")
+        assert ledger.mark_step(NEXT_DAY, "morning_plan")  # keyed by day: no clearing
+        step = ledger.day_steps(DAY)["morning_plan"]
+        assert (step.trading_day, step.process, step.done_at, step.detail) == (
+            DAY,
+            "test",
+            START,
+            "3 entries planned",
+        )
+        assert list(ledger.day_steps(NEXT_DAY)) == ["morning_plan"]
+        assert ledger.day_steps(date(2025, 10, 31)) == {}
+        assert [(e.kind, e.message) for e in ledger.events()] == [
+            ("STEP", "morning_plan done: 3 entries planned"),
+            ("STEP", "morning_plan done"),
+        ]
+
+    def test_another_process_sees_the_step_and_cannot_mark_it_again(
+        self, ledger: Ledger, factory: LedgerFactory, clock: ManualClock
+    ) -> None:
+        planner = factory(clock, "planner")
+        try:
+            assert planner.mark_step(DAY, "smart_shutdown")
+            assert not ledger.mark_step(DAY, "smart_shutdown")
+            assert ledger.day_steps(DAY)["smart_shutdown"].process == "planner"
+            assert ledger.mark_step(DAY, "approval:7.executed")
+            assert set(planner.day_steps(DAY)) == {"smart_shutdown", "approval:7.executed"}
+        finally:
+            planner.close()
+
+    @pytest.mark.parametrize("step", ["", "Morning", "morning plan", "morning/plan", "é", "x" * 65])
+    def test_malformed_step_names_are_refused(self, ledger: Ledger, step: str) -> None:
+        with pytest.raises(InvalidValue, match="day step"):
+            ledger.mark_step(DAY, step)
+        assert ledger.day_steps(DAY) == {}
+
+    def test_a_detail_longer_than_2000_characters_is_refused(self, ledger: Ledger) -> None:
+        assert ledger.mark_step(DAY, "x" * 64, "d" * 2000)
+        with pytest.raises(InvalidValue, match="at most 2000"):
+            ledger.mark_step(DAY, "eod", "d" * 2001)
+        assert list(ledger.day_steps(DAY)) == ["x" * 64]
+
+
+class TestOperatorRequests:
+    def test_a_request_is_pending_until_finished_once(
+        self, ledger: Ledger, factory: LedgerFactory, clock: ManualClock
+    ) -> None:
+        first = ledger.request_work("LIQUIDATE_MANAGED", "leaving early")
+        second = ledger.request_work("LIQUIDATE_TODAY", "news on WULF")
+        assert (first.status, first.requested_by, first.requested_at) == ("PENDING", "test", START)
+        assert [r.request_id for r in ledger.pending_requests()] == [
+            first.request_id,
+            second.request_id,
+        ]
+        clock.advance(timedelta(minutes=1))
+        trader = factory(clock, "day-trader")
+        try:
+            done = trader.finish_request(first.request_id, True, "3 positions flattened")
+        finally:
+            trader.close()
+        assert ledger.operator_request(first.request_id) == done
+        assert (done.status, done.finished_by, done.finished_at, done.outcome) == (
+            "DONE",
+            "day-trader",
+            START + timedelta(minutes=1),
+            "3 positions flattened",
+        )
+        failed = ledger.finish_request(second.request_id, False, "gateway down")
+        assert failed.status == "FAILED"
+        assert ledger.pending_requests() == []
+
+    def test_a_request_cannot_be_finished_twice(self, ledger: Ledger) -> None:
+        request = ledger.request_work("LIQUIDATE_TODAY", "stop for the day")
+        ledger.finish_request(request.request_id, False, "gateway down")
+        with pytest.raises(Conflict, match="expected PENDING, found FAILED"):
+            ledger.finish_request(request.request_id, True, "retried")
+        kept = ledger.operator_request(request.request_id)
+        assert (kept.status, kept.outcome) == ("FAILED", "gateway down")
+        with pytest.raises(NotFound):
+            ledger.operator_request(999)
+        with pytest.raises(NotFound):
+            ledger.finish_request(999, True, "nothing")
+
+    def test_unknown_kinds_are_refused(self, ledger: Ledger) -> None:
+        with pytest.raises(InvalidValue, match="LIQUIDATE_MANAGED or LIQUIDATE_TODAY"):
+            ledger.request_work("SELL_EVERYTHING", "panic")
+        assert ledger.pending_requests() == []
+
+    def test_requests_and_their_outcomes_are_logged(self, ledger: Ledger) -> None:
+        request = ledger.request_work("LIQUIDATE_MANAGED", "leaving early")
+        ledger.finish_request(request.request_id, True, "flattened")
+        with pytest.raises(Conflict):
+            ledger.finish_request(request.request_id, True, "again")
+        events = ledger.events()
+        assert [(e.kind, e.message) for e in events] == [
+            ("REQUESTED", "LIQUIDATE_MANAGED: leaving early"),
+            ("REQUEST_DONE", "LIQUIDATE_MANAGED: flattened"),
+            ("REFUSED", f"request {request.request_id}: expected PENDING, found DONE"),
+        ]
+        assert {e.data["request_id"] for e in events[:2]} == {request.request_id}
+
+
+class TestSqliteLedgerFile:
+    """What only the SQLite ledger has: batches and a schema migrated on open."""
+
+    def test_a_step_marked_in_a_failed_batch_is_undone_with_it(self, tmp_path: Path) -> None:
+        ledger = SqliteLedger.open(tmp_path / "ledger.sqlite", ManualClock(START), process="test")
+
+        def plan_the_morning_then_fail() -> None:
+            with ledger.batch():
+                plan(ledger)
+                assert ledger.mark_step(DAY, "morning_plan")
+                raise RuntimeError("crashed before the plan was complete")
+
+        with pytest.raises(RuntimeError):
+            plan_the_morning_then_fail()
+        assert ledger.day_steps(DAY) == {}
+        assert ledger.positions_of_day(DAY) == []
+        with ledger.batch():
+            plan(ledger)
+            assert ledger.mark_step(DAY, "morning_plan")
+            assert not ledger.mark_step(DAY, "morning_plan")
+        assert list(ledger.day_steps(DAY)) == ["morning_plan"]
+        assert [e.kind for e in ledger.events()] == ["PLANNED", "STEP"]
+        ledger.close()
+
+    def test_a_version_1_file_is_migrated_on_open_and_keeps_its_rows(self, tmp_path: Path) -> None:
+        path = tmp_path / "ledger.sqlite"
+        conn = sqlite3.connect(path)
+        for statement in _V1:
+            conn.execute(statement)
+        conn.execute(
+            "INSERT INTO positions (trading_day, symbol, role, state, planned_quantity, "
+            "created_at, updated_at) VALUES (?, 'WULF', 'MASTER', 'PLANNED', 100, ?, ?)",
+            (DAY.isoformat(), START.isoformat(), START.isoformat()),
+        )
+        conn.execute(
+            "INSERT INTO events (at, process, kind, message) VALUES (?, 'old', 'NOTE', 'kept')",
+            (START.isoformat(),),
+        )
+        conn.execute("PRAGMA user_version = 1")
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        conn.commit()
+        conn.close()
+        ledger = SqliteLedger.open(path, ManualClock(START), process="test")
+        assert [(p.symbol, p.state) for p in ledger.positions_of_day(DAY)] == [
+            (Symbol("WULF"), PositionState.PLANNED)
+        ]
+        assert [(e.process, e.message) for e in ledger.events()] == [("old", "kept")]
+        assert ledger.mark_step(DAY, "morning_plan")
+        assert ledger.request_work("LIQUIDATE_TODAY", "after upgrade").request_id == 1
+        ledger.close()
+        conn = sqlite3.connect(path)
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION == 2
+        conn.close()

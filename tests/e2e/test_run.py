@@ -29,7 +29,7 @@ def test_run_leaves_a_consistent_ledger_and_never_touches_the_protected_holding(
             sys.executable,
             "-m",
             "openbell",
-            "run",
+            "rehearse",
             "--day",
             HALF_DAY.isoformat(),
             "--workdir",

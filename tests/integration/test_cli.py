@@ -130,7 +130,7 @@ def test_calendar_shows_a_half_day(env: dict[str, str], tmp_path: Path) -> None:
 
 def test_run_rehearses_a_day_and_says_what_it_did(env: dict[str, str], tmp_path: Path) -> None:
     code, out, err = invoke(
-        ["run", "--day", "2025-11-28", "--workdir", str(tmp_path / "run")], env, tmp_path
+        ["rehearse", "--day", "2025-11-28", "--workdir", str(tmp_path / "run")], env, tmp_path
     )
     assert code == 0, err
     assert "early close" in out

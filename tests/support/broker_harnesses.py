@@ -46,6 +46,8 @@ class Harness(Protocol):
 
     def events(self) -> Sequence[BrokerEvent]: ...
 
+    def reconcile(self, refs: Sequence[OrderRef]) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -76,6 +78,9 @@ class SimHarness:
 
     def events(self) -> Sequence[BrokerEvent]:
         return self.broker.events()
+
+    def reconcile(self, refs: Sequence[OrderRef]) -> None:
+        self.broker.reconcile(refs)
 
     def close(self) -> None:
         return
@@ -131,6 +136,9 @@ class GatewayHarness:
 
     def events(self) -> Sequence[BrokerEvent]:
         return self.wire.events()
+
+    def reconcile(self, refs: Sequence[OrderRef]) -> None:
+        self.wire.reconcile(refs)
 
     def close(self) -> None:
         self.wire.close()

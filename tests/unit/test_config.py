@@ -213,7 +213,7 @@ def test_secrets_are_masked_in_the_view_and_in_errors() -> None:
         dotenv_file=None,
         environ={
             "OPENBELL__SECRETS__LLM_API_KEY": "sk-very-secret",
-            "OPENBELL__BROKER__ACCOUNT": "DU1234567",
+            "OPENBELL__BROKER__ACCOUNT": "DU7654321",
         },
     )
     rows = {key: (shown, origin) for key, shown, origin in masked_view(loaded)}
@@ -221,7 +221,7 @@ def test_secrets_are_masked_in_the_view_and_in_errors() -> None:
     assert rows["broker.account"][0] == "********"
     assert rows["secrets.fmp_api_key"][0] == "(not set)"
     assert "sk-very-secret" not in repr(loaded.settings)
-    assert "DU1234567" not in str(rows)
+    assert "DU7654321" not in str(rows)
     with pytest.raises(ConfigError) as caught:
         load_settings(
             None,

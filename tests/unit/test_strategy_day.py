@@ -12,10 +12,12 @@ from openbell.domain.broker import OrderUpdate
 from openbell.domain.candidates import Candidate, PremarketFeatures
 from openbell.domain.enums import (
     ExitReason,
+    OrderRole,
     OrderStatus,
     OrderType,
     PositionRole,
     PositionState,
+    Side,
     TimeInForce,
 )
 from openbell.domain.errors import InvalidValue
@@ -23,7 +25,14 @@ from openbell.domain.positions import Position
 from openbell.domain.sessions import RelativeTime, Session
 from openbell.domain.values import Confidence, Money, OrderRef, Price, Quantity, Symbol
 from openbell.strategy.exits import TargetTier
-from openbell.strategy.management import day_is_done, exit_orders, flatten_order, must_flatten
+from openbell.strategy.management import (
+    crossed_level,
+    day_is_done,
+    exit_orders,
+    flatten_order,
+    market_exit,
+    must_flatten,
+)
 from openbell.strategy.schedule import DayPlan
 from openbell.strategy.scoring import (
     RuleScorer,
@@ -164,6 +173,35 @@ class TestManagement:
         assert (order.order_type, order.quantity) == (OrderType.MARKET, Quantity(100))
         assert must_flatten(TIMELINE.flatten, TIMELINE)
         assert not must_flatten(TIMELINE.flatten - timedelta(seconds=1), TIMELINE)
+
+    @pytest.mark.parametrize(
+        ("price", "role"),
+        [
+            ("15.58", OrderRole.TARGET),
+            ("16.00", OrderRole.TARGET),
+            ("15.57", None),
+            ("15.06", None),
+            ("15.05", OrderRole.STOP),
+            ("14.00", OrderRole.STOP),
+        ],
+    )
+    def test_crossed_level(self, price: str, role: OrderRole | None) -> None:
+        assert crossed_level(held(), Price(Decimal(price))) is role
+
+    def test_no_level_is_crossed_without_recorded_prices(self) -> None:
+        assert crossed_level(replace(held(), stop_price=None), Price(Decimal(1))) is None
+
+    def test_market_exit_sells_every_held_share_in_its_role(self) -> None:
+        order = market_exit(held(), OrderRole.STOP, attempt=2)
+        assert (order.order_type, order.side, order.quantity, order.role) == (
+            OrderType.MARKET,
+            Side.SELL,
+            Quantity(100),
+            OrderRole.STOP,
+        )
+        assert str(order.order_ref) == "ob-20251029-WULF-7-stop-2"
+        with pytest.raises(InvalidValue, match="monitored exit role"):
+            market_exit(held(), OrderRole.ENTRY)
 
     def test_smart_shutdown_needs_every_master_at_its_target(self) -> None:
         at_target = held(PositionState.CLOSED, ExitReason.TARGET)

@@ -110,6 +110,14 @@ class SimBroker:
         drained, self._queue = self._queue, []
         return drained
 
+    def reconcile(self, order_refs: Sequence[OrderRef]) -> None:
+        """The venue lives in this process: an order it never saw was never sent."""
+        at = self._at()
+        for ref in order_refs:
+            if ref not in self._ids:
+                reason = "not known to the broker after reconciling"
+                self._queue.append(OrderUpdate(ref, OrderStatus.REJECTED, at, reason))
+
     def net_liquidation(self) -> Money:
         """Starting equity, plus cash moved, plus open positions at their cost."""
         held = sum(p.quantity * p.average_cost for p in self._engine.positions().values())

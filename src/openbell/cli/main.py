@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from openbell import __version__
+from openbell.cli import runtime
 from openbell.cli.backtest import backtest_app
 from openbell.cli.common import (
     ConfigOption,
@@ -44,6 +45,10 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(data_app, name="data")
 app.add_typer(backtest_app, name="backtest")
 app.command("gateway")(gateway)
+app.command("run")(runtime.run)
+app.command("status")(runtime.status)
+app.command("day-trader")(runtime.day_trader)
+app.command("exit-manager")(runtime.exit_manager)
 
 # --------------------------------------------------------------------------- top level
 
@@ -55,12 +60,12 @@ def version() -> None:
 
 
 @app.command()
-def run(
+def rehearse(
     config: ConfigOption = None,
     day: Annotated[str | None, typer.Option(help="trading day YYYY-MM-DD (default: next)")] = None,
     workdir: Annotated[Path, typer.Option(help="where the run's files go")] = Path("var/run"),
 ) -> None:
-    """The main job: rehearse a trading day with what openbell can do so far."""
+    """Walk a scratch ledger through one day's decisions, without a broker or market data."""
     from openbell.runtime.rehearsal import rehearse  # noqa: PLC0415 - heavy, only for run
 
     with reported():

@@ -133,6 +133,10 @@ class StrategySettings(_Section):
     target_tiers: tuple[TierSettings, ...] = _DEFAULT_TIERS
     stop_loss_pct: Decimal = Field(Decimal("0.9"), description="distance below the entry, in %")
     flatten_at: RelTime = RelativeTime.parse("close - 15m")
+    exit_mode: Literal["native", "monitored"] = Field(
+        "native",
+        description="native: resting target + stop (OCA) at IB; monitored: watch trade ticks",
+    )
 
     @field_validator("stop_loss_pct")
     @classmethod
@@ -204,6 +208,53 @@ class LoggingSettings(_Section):
     format: Literal["text", "json"] = "text"
 
 
+class RuntimeSettings(_Section):
+    """How the supervisor runs and watches the bots. Durations are wall-clock seconds."""
+
+    tick_s: float = Field(0.1, gt=0, le=5, description="a bot's loop period")
+    heartbeat_s: float = Field(5.0, gt=0, le=300)
+    silent_after_s: float = Field(120.0, gt=0, le=3600, description="no heartbeat: restart")
+    check_awake_s: float = Field(30.0, gt=0, le=3600)
+    check_asleep_s: float = Field(300.0, gt=0, le=86_400)
+    restart_initial_s: float = Field(1.0, gt=0, le=600)
+    restart_max_s: float = Field(60.0, gt=0, le=3600)
+    stop_grace_s: float = Field(10.0, gt=0, le=120, description="SIGTERM, then SIGKILL")
+    entry_grace_min: int = Field(5, ge=1, le=120, description="after the open, cancel entries")
+
+
+class SimSettings(_Section):
+    """The simulated IB Gateway that ``openbell run --mode sim`` starts, and its clock."""
+
+    data: Literal["demo", "store"] = "demo"
+    account: str = Field("DU1234567", pattern=r"^D[A-Z0-9]{3,12}$")
+    cash: float = Field(100_000.0, gt=0, le=1e9)
+    holdings: tuple[str, ...] = Field(
+        ("SKYX:182@1.20",), description="positions the account holds that are not openbell's"
+    )
+    speed: float = Field(60.0, gt=0, le=10_000, description="sim seconds per wall second")
+    fast_speed: float | None = Field(
+        None, gt=0, le=10_000, description="speed away from the day's events (None: speed)"
+    )
+    start: RelTime = RelativeTime.parse("open - 95m")
+
+    @field_validator("holdings")
+    @classmethod
+    def _holdings(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for text in value:
+            symbol, _, rest = text.partition(":")
+            quantity, _, price = rest.partition("@")
+            if not (symbol.strip() and quantity.strip().isdigit() and _is_price(price)):
+                raise ValueError(f"expected SYMBOL:QTY@PRICE, e.g. SKYX:182@1.20, found {text!r}")
+        return value
+
+
+def _is_price(text: str) -> bool:
+    try:
+        return float(text) > 0
+    except ValueError:
+        return False
+
+
 class SecretsSettings(_Section):
     """API keys. Always masked in output; set them in the environment or ``.env``."""
 
@@ -227,6 +278,8 @@ class Settings(BaseSettings):
     data: DataSettings = DataSettings()
     venue: VenueSettings = VenueSettings()
     logging: LoggingSettings = LoggingSettings()
+    runtime: RuntimeSettings = RuntimeSettings()
+    sim: SimSettings = SimSettings()
     secrets: SecretsSettings = SecretsSettings()
 
     @classmethod

@@ -1,4 +1,4 @@
-"""Read-only records the ledger returns besides positions: orders, events, heartbeats."""
+"""Read-only records the ledger returns besides positions: orders, events, day steps, requests."""
 
 from __future__ import annotations
 
@@ -107,6 +107,37 @@ class Approval:
     requested_at: datetime
     decided_at: datetime | None = None
     decided_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DayStep:
+    """A once-per-trading-day mark (the morning plan ran, the smart shutdown happened).
+
+    ``process`` is the process that marked it first; nobody marks it again that day.
+    """
+
+    trading_day: date
+    step: str
+    process: str
+    done_at: datetime
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorRequest:
+    """Work a person asked a bot to do (a liquidation), served by the process that owns it."""
+
+    request_id: int
+    kind: str
+    """LIQUIDATE_MANAGED or LIQUIDATE_TODAY."""
+    reason: str
+    status: str
+    """PENDING, DONE or FAILED."""
+    requested_by: str
+    requested_at: datetime
+    finished_by: str | None = None
+    finished_at: datetime | None = None
+    outcome: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,12 +10,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from openbell import __version__
 from openbell.adapters.calendar import ExchangeCalendar
 from openbell.adapters.clock import SIM_ANCHOR_ENV, SimAnchor, SimClock, SystemClock
 from openbell.adapters.sqlite.ledger import SqliteLedger
 from openbell.config import LoadedSettings, Settings, load_settings
 from openbell.ports import Clock
+from openbell.runtime.version import running_code
 
 if TYPE_CHECKING:  # ib_async costs ~100 ms to import: only the processes that trade pay it
     from openbell.adapters.ib.broker import IbBroker, IbConnection
@@ -50,7 +50,7 @@ def open_ledger(
         process=process,
         protected_symbols=settings.protection.symbols(),
         busy_timeout_ms=settings.ledger.busy_timeout_ms,
-        code_version=__version__,
+        code_version=str(running_code()),
     )
 
 

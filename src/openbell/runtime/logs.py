@@ -69,21 +69,34 @@ class JsonLines(logging.Formatter):
         return json.dumps(entry)
 
 
-def configure_logging(settings: LoggingSettings, process: str, secrets: Iterable[str]) -> Path:
-    """Send this process's logs to ``<directory>/<process>.log`` and stderr; return the file."""
-    settings.directory.mkdir(parents=True, exist_ok=True)
-    path = settings.directory / f"{process}.log"
-    if settings.format == "json":
-        formatter: logging.Formatter = JsonLines(process)
-    else:
-        formatter = logging.Formatter(f"%(asctime)s %(levelname)s {process} %(name)s: %(message)s")
+def configure_logging(
+    settings: LoggingSettings, process: str, secrets: Iterable[str], *, supervised: bool = False
+) -> Path | None:
+    """Send this process's logs to ``<directory>/<process>.log`` and stderr; return the file.
+
+    A ``supervised`` process writes JSON lines to stderr only: the supervisor shows them with
+    the process's prefix and files them, one JSON log per process per day.
+    """
     redact = RedactSecrets(secrets)
-    handlers: list[logging.Handler] = [
-        logging.handlers.RotatingFileHandler(
-            path, maxBytes=_MAX_BYTES, backupCount=_BACKUPS, encoding="utf-8"
-        ),
-        logging.StreamHandler(),
-    ]
+    path: Path | None = None
+    if supervised:
+        formatter: logging.Formatter = JsonLines(process)
+        handlers: list[logging.Handler] = [logging.StreamHandler()]
+    else:
+        settings.directory.mkdir(parents=True, exist_ok=True)
+        path = settings.directory / f"{process}.log"
+        if settings.format == "json":
+            formatter = JsonLines(process)
+        else:
+            formatter = logging.Formatter(
+                f"%(asctime)s %(levelname)s {process} %(name)s: %(message)s"
+            )
+        handlers = [
+            logging.handlers.RotatingFileHandler(
+                path, maxBytes=_MAX_BYTES, backupCount=_BACKUPS, encoding="utf-8"
+            ),
+            logging.StreamHandler(),
+        ]
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -130,6 +130,9 @@ class GatewayBroker:
         self.settle()
         return self.broker.events()
 
+    def reconcile(self, order_refs: Sequence[OrderRef]) -> None:
+        self.broker.reconcile(order_refs)
+
     def net_liquidation(self) -> Money:
         self.settle()
         return self.broker.net_liquidation()

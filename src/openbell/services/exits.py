@@ -7,19 +7,23 @@ ignored.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import logging
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 
 from openbell.domain.broker import BrokerEvent, OrderUpdate
 from openbell.domain.enums import ExitReason, OrderRole, OrderStatus, PositionState
-from openbell.domain.errors import NotFound
-from openbell.domain.orders import Fill
+from openbell.domain.errors import BrokerUnavailable, NotFound, RefusedInput
+from openbell.domain.orders import Fill, OrderIntent
 from openbell.domain.positions import Position
 from openbell.domain.records import OrderRecord
 from openbell.domain.values import OrderRef
 from openbell.ports import Broker, Ledger
 from openbell.strategy.exits import exit_prices
 from openbell.strategy.management import exit_orders, flatten_order
+
+log = logging.getLogger(__name__)
+_NOT_ENTERED = (PositionState.PLANNED, PositionState.ENTRY_SUBMITTED)
 
 EXIT_OWNER = "exit-manager"
 MAX_PROTECT_ATTEMPTS = 10
@@ -30,38 +34,63 @@ cancelling them must not make it loop)."""
 class ExitManager:
     """Applies broker events to the ledger and keeps every held share protected."""
 
-    def __init__(self, ledger: Ledger, broker: Broker) -> None:
+    def __init__(self, ledger: Ledger, broker: Broker, *, resting_exits: bool = True) -> None:
+        """``resting_exits`` False is the monitored mode: :meth:`protect` only records the
+        target and stop prices, and a tape watch sends the exit when a price crosses one."""
         self._ledger = ledger
         self._broker = broker
+        self._resting = resting_exits
         self._cancel_requested: set[str] = set()
         self._roles: dict[OrderRef, OrderRole] = {}  # an order's role never changes
         self._flattening: set[int] = set()  # positions whose flatten has begun
+        self._warned: set[int] = set()  # positions already reported unprotected
+
+    def start(self) -> list[OrderRef]:
+        """Take over the exit orders an earlier life left working; return their refs."""
+        refs = [
+            o.order_ref
+            for o in self._ledger.orders(live_only=True)
+            if o.role.is_exit and o.owner == EXIT_OWNER
+        ]
+        if refs:
+            self._ledger.append_event(
+                "RECONCILE", f"taking over {len(refs)} working exits from an earlier start"
+            )
+            self._broker.reconcile(refs)
+        return refs
 
     def apply(self, events: Iterable[BrokerEvent], trading_day: date) -> None:
-        """Record each event, oldest first; protect a position after each entry fill."""
+        """Record each event, oldest first; protect a position after each entry fill.
+
+        An event the ledger refuses (it leaves a REFUSED event saying why) is skipped, so
+        one bad report cannot stop the others from being booked.
+        """
         for event in events:
-            role = self._role_of(event)
-            if role is None:
-                continue
+            try:
+                self._apply_one(event, trading_day)
+            except RefusedInput as exc:
+                log.warning("ledger refused %s: %s", type(event).__name__, exc)
+
+    def _apply_one(self, event: BrokerEvent, trading_day: date) -> None:
+        role = self._role_of(event)
+        if role is not None:
             if isinstance(event, OrderUpdate):
-                order = self._ledger.update_order(
-                    event.order_ref,
-                    event.status,
-                    reason=event.reason,
-                    broker_order_id=event.broker_order_id,
-                )
-                if (
-                    role.is_exit
-                    and order.status is OrderStatus.CANCELLED
-                    and order.position_id not in self._flattening
-                ):
-                    # an exit sized for fewer shares was cancelled: protect what is held now
-                    self.protect(self._ledger.position(order.position_id))
+                self._apply_update(event, role)
             elif role is OrderRole.ENTRY:
-                position = self._ledger.record_entry_fill(event)
-                self.protect(position)
+                self.protect(self._ledger.record_entry_fill(event))
             else:
                 self._ledger.record_exit_fill(event, trading_day)
+
+    def _apply_update(self, event: OrderUpdate, role: OrderRole) -> None:
+        order = self._ledger.update_order(
+            event.order_ref,
+            event.status,
+            reason=event.reason,
+            broker_order_id=event.broker_order_id,
+        )
+        if role.is_exit and order.status in (OrderStatus.CANCELLED, OrderStatus.REJECTED):
+            # an exit sized for fewer shares was cancelled: protect what is held now
+            self.protect(self._ledger.position(order.position_id))
 
     def _role_of(self, event: BrokerEvent) -> OrderRole | None:
         """The role of our order the event is about, or None (logged) if it is not ours."""
@@ -81,56 +110,83 @@ class ExitManager:
 
     def protect(self, position: Position) -> None:
         """Place a target and a stop (one OCA group) for every share the position holds."""
-        if position.state is not PositionState.OPEN or position.held_quantity <= 0:
-            return
         pid = position.position_id or 0
+        if (
+            position.state is not PositionState.OPEN
+            or position.held_quantity <= 0
+            or pid in self._flattening
+        ):
+            return
+        if not self._resting:
+            if position.target_price is None:
+                self._set_exit_prices(position)
+            return
         orders = self._ledger.orders(pid)
         live_exits = [o for o in orders if o.role.is_exit and not o.status.is_terminal]
         if live_exits:
-            if _pair_covers(live_exits, position.held_quantity):
-                return
-            # More shares arrived, or one side of the pair is gone: cancel what is left; its
-            # cancellation brings us back here to place a whole new pair.
-            self._cancel(live_exits)
+            if not _pair_covers(live_exits, position.held_quantity):
+                # More shares arrived, or one side of the pair is gone: cancel what is left;
+                # its cancellation brings us back here to place a whole new pair.
+                self._cancel(live_exits)
             return
+        attempt = sum(1 for o in orders if o.role is OrderRole.TARGET)
+        if attempt >= MAX_PROTECT_ATTEMPTS:
+            self._unprotected(
+                position,
+                f"gave up after {attempt} target/stop pairs ended without filling; "
+                "only the flatten applies: a person should look",
+            )
+            return
+        priced = self._set_exit_prices(position)
+        if priced is not None:
+            pair = exit_orders(priced, attempt)
+            for intent in (pair.target, pair.stop):
+                self.send(pid, intent)
+
+    def _set_exit_prices(self, position: Position) -> Position | None:
         entry, target_pct, stop_pct = (
             position.entry_price,
             position.target_pct,
             position.stop_loss_pct,
         )
         if entry is None or target_pct is None or stop_pct is None:
-            self._ledger.append_event(
-                "UNPROTECTED",
-                "no target or stop percentage recorded: only the flatten applies",
-                symbol=position.symbol,
-                position_id=pid,
+            self._unprotected(
+                position, "no target or stop percentage recorded: only the flatten applies"
             )
-            return
+            return None
         prices = exit_prices(entry, target_pct, stop_pct)
-        position = self._ledger.set_exit_prices(pid, prices.target, prices.stop)
-        attempt = sum(1 for o in orders if o.role is OrderRole.TARGET)
-        if attempt >= MAX_PROTECT_ATTEMPTS:
-            self._ledger.append_event(
-                "UNPROTECTED",
-                f"gave up after {attempt} target/stop pairs ended without filling; "
-                "only the flatten applies: a person should look",
-                symbol=position.symbol,
-                position_id=pid,
-            )
-            return
-        pair = exit_orders(position, attempt)
-        for intent in (pair.target, pair.stop):
-            self._ledger.record_order(pid, intent, EXIT_OWNER)
-            self._broker.place(intent)
+        return self._ledger.set_exit_prices(position.position_id or 0, prices.target, prices.stop)
 
-    def flatten(self) -> bool:
-        """One step of the end-of-day flatten; True once nothing is held.
+    def _unprotected(self, position: Position, why: str) -> None:
+        pid = position.position_id or 0
+        if pid not in self._warned:
+            self._warned.add(pid)
+            self._ledger.append_event("UNPROTECTED", why, symbol=position.symbol, position_id=pid)
+
+    def send(self, position_id: int, intent: OrderIntent) -> None:
+        """Record an exit order, then send it. If the broker says it could not send it, the
+        order is marked REJECTED at once (it certainly never left), so it is replaced."""
+        self._ledger.record_order(position_id, intent, EXIT_OWNER)
+        try:
+            self._broker.place(intent)
+        except BrokerUnavailable as exc:
+            self._ledger.update_order(
+                intent.order_ref, OrderStatus.REJECTED, reason=f"not sent: {exc}"
+            )
+
+    def flatten(self, only: Callable[[Position], bool] | None = None) -> bool:
+        """One step of the end-of-day flatten (of the positions ``only`` accepts, default
+        all); True once none of them holds anything.
 
         Working targets and stops are cancelled first; the market sell goes out only once
         they are gone, so the two can never both fill.
         """
         done = True
         for position in self._ledger.active_positions():
+            if only is not None and not only(position):
+                continue
+            if position.held_quantity <= 0 and position.state in _NOT_ENTERED:
+                continue  # nothing held yet: its entry belongs to the day-trader
             done = False
             pid = position.position_id or 0
             self._flattening.add(pid)
@@ -147,16 +203,14 @@ class ExitManager:
         if position.state is PositionState.OPEN:
             position = self._ledger.start_exit(pid, ExitReason.FLATTEN)
         attempt = sum(1 for o in self._ledger.orders(pid) if o.role is OrderRole.FLATTEN)
-        intent = flatten_order(position, attempt)
-        self._ledger.record_order(pid, intent, EXIT_OWNER)
-        self._broker.place(intent)
+        self.send(pid, flatten_order(position, attempt))
 
     def _cancel(self, orders: Iterable[OrderRecord]) -> None:
         for order in orders:
             ref = str(order.order_ref)
             if ref not in self._cancel_requested:
-                self._cancel_requested.add(ref)
                 self._broker.cancel(order.order_ref)
+                self._cancel_requested.add(ref)  # only once the broker took it
 
 
 def _pair_covers(live_exits: Sequence[OrderRecord], held: int) -> bool:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
+from openbell.domain.candidates import Candidate, PremarketFeatures
 from openbell.domain.enums import PositionRole
 from openbell.domain.positions import Position
 from openbell.domain.records import EventDraft, ScoreDraft
@@ -37,11 +38,56 @@ def plan_the_morning(
     universe: Sequence[Symbol] | None = None,
 ) -> MorningPlan:
     """Score the universe, keep every score, select the picks and plan them in the ledger."""
-    features = market.premarket_features(trading_day, at, universe)
-    candidates = scorer.score(features)
+    scan = score_the_morning(market, scorer, trading_day, at, universe)
+    return plan_from_scan(
+        ledger,
+        scan,
+        trading_day=trading_day,
+        rules=rules,
+        equity=equity,
+        allocation_pct=allocation_pct,
+        stop_loss_pct=stop_loss_pct,
+        protected=protected,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MorningScan:
+    """The scanned features and their scores, before anything is written."""
+
+    scorer: str
+    features: tuple[PremarketFeatures, ...]
+    candidates: tuple[Candidate, ...]
+
+
+def score_the_morning(
+    market: MarketData,
+    scorer: Scorer,
+    trading_day: date,
+    at: datetime,
+    universe: Sequence[Symbol] | None = None,
+) -> MorningScan:
+    """Scan and score (slow with an LLM scorer): no ledger write, so no lock is held."""
+    features = tuple(market.premarket_features(trading_day, at, universe))
+    return MorningScan(scorer.name, features, tuple(scorer.score(features)))
+
+
+def plan_from_scan(
+    ledger: Ledger,
+    scan: MorningScan,
+    *,
+    trading_day: date,
+    rules: SelectionRules,
+    equity: Money,
+    allocation_pct: Decimal,
+    stop_loss_pct: Decimal,
+    protected: frozenset[Symbol],
+) -> MorningPlan:
+    """Keep every score, select the picks and plan them in the ledger (only writes)."""
+    features, candidates = scan.features, scan.candidates
     ledger.record_scores(
         trading_day,
-        scorer.name,
+        scan.scorer,
         [
             ScoreDraft(
                 candidate.symbol,
@@ -89,7 +135,7 @@ def plan_the_morning(
                     metadata={
                         "rank": pick.rank,
                         "reason": pick.candidate.reason,
-                        "scorer": scorer.name,
+                        "scorer": scan.scorer,
                     },
                 )
             )

@@ -18,7 +18,7 @@ from openbell.domain.enums import (
 from openbell.domain.errors import InvalidValue
 from openbell.domain.orders import OrderIntent
 from openbell.domain.positions import Position
-from openbell.domain.values import OrderRef, Quantity
+from openbell.domain.values import OrderRef, Price, Quantity
 from openbell.strategy.schedule import DayTimeline
 
 
@@ -87,6 +87,33 @@ def flatten_order(position: Position, attempt: int = 0) -> OrderIntent:
         OrderType.MARKET,
         TimeInForce.DAY,
         OrderRole.FLATTEN,
+    )
+
+
+def crossed_level(position: Position, price: Price) -> OrderRole | None:
+    """Which exit a trade at ``price`` triggers for ``position``: TARGET at or above the
+    target, STOP at or below the stop, else None (also None without recorded prices)."""
+    if position.target_price is None or position.stop_price is None:
+        return None
+    if price.value >= position.target_price.value:
+        return OrderRole.TARGET
+    if price.value <= position.stop_price.value:
+        return OrderRole.STOP
+    return None
+
+
+def market_exit(position: Position, role: OrderRole, attempt: int = 0) -> OrderIntent:
+    """A DAY market sell of every share held, as the ``role`` exit (the monitored mode)."""
+    if not role.is_exit:
+        raise InvalidValue("monitored exit role", "TARGET, STOP or FLATTEN", role)
+    return OrderIntent(
+        order_ref(position, role, attempt),
+        position.symbol,
+        Side.SELL,
+        Quantity(position.held_quantity),
+        OrderType.MARKET,
+        TimeInForce.DAY,
+        role,
     )
 
 

@@ -196,6 +196,14 @@ class IbBroker:
         drained, self._queue = self._queue, []
         return drained
 
+    def reconcile(self, order_refs: Sequence[OrderRef]) -> None:
+        """Take over orders an earlier life of this client id placed: at the next ``events``
+        IB is asked for open and completed orders and executions, and each ref's status is
+        reported (one IB does not know is reported REJECTED). No order goes out meanwhile."""
+        self._placed.update(order_refs)
+        self._reconcile_due = True
+        self._ready = False
+
     def net_liquidation(self) -> Money:
         for value in self.ib.accountValues(self.connection.account):
             if value.tag == "NetLiquidation" and value.currency in ("USD", "BASE"):

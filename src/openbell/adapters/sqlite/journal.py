@@ -1,8 +1,10 @@
-"""The ledger's journal: scores, approvals, controls, heartbeats and the event log."""
+"""The ledger's journal: scores, approvals, controls, heartbeats, day steps, operator requests
+and the event log."""
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
@@ -13,15 +15,20 @@ from openbell.domain.errors import Conflict, InvalidValue, NotFound
 from openbell.domain.records import (
     Approval,
     Control,
+    DayStep,
     EventDraft,
     Heartbeat,
     LedgerEvent,
+    OperatorRequest,
     ScoreDraft,
     ScoreRecord,
 )
 from openbell.domain.values import Confidence, Symbol
 
 CONTROL_NAMES = ("kill_switch", "entries_paused")
+REQUEST_KINDS = ("LIQUIDATE_MANAGED", "LIQUIDATE_TODAY")
+_STEP_NAME = re.compile(r"[a-z0-9_:.-]{1,64}")
+_MAX_STEP_DETAIL = 2000
 _MAX_EVENTS_PER_READ = 10_000
 
 
@@ -181,6 +188,92 @@ class LedgerJournal(LedgerCore):
         cursor = self._conn.execute("SELECT * FROM heartbeats ORDER BY process")
         return [rows.heartbeat_from(row) for row in cursor]
 
+    # --- day steps ---------------------------------------------------------------------------
+
+    def mark_step(self, trading_day: date, step: str, detail: str = "") -> bool:
+        """Record that ``step`` of ``trading_day`` is done; True only the first time.
+
+        False means some process had already marked it, and nothing changed. The insert is
+        the check, so two processes racing for the same step cannot both get True; inside a
+        batch the mark commits or rolls back with the batch.
+        """
+        _check_step(step, detail)
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO day_steps (trading_day, step, process, done_at, detail) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(trading_day, step) DO NOTHING",
+                (trading_day.isoformat(), step, self._process, self._now_text(), detail),
+            )
+            first = cursor.rowcount == 1
+            if first:
+                self._event(
+                    "STEP",
+                    f"{step} done: {detail}" if detail else f"{step} done",
+                    data={"trading_day": trading_day.isoformat(), "step": step},
+                )
+        return first
+
+    def day_steps(self, trading_day: date) -> Mapping[str, DayStep]:
+        """The steps of ``trading_day`` marked so far, by step name, in the order done."""
+        cursor = self._conn.execute(
+            "SELECT * FROM day_steps WHERE trading_day = ? ORDER BY done_at, step",
+            (trading_day.isoformat(),),
+        )
+        return {row["step"]: rows.day_step_from(row) for row in cursor}
+
+    # --- operator requests -------------------------------------------------------------------
+
+    def request_work(self, kind: str, reason: str) -> OperatorRequest:
+        """Ask the process that owns ``kind`` of work to do it (status PENDING)."""
+        if kind not in REQUEST_KINDS:
+            raise InvalidValue("request kind", " or ".join(REQUEST_KINDS), kind)
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO requests (kind, reason, status, requested_by, requested_at) "
+                "VALUES (?, ?, 'PENDING', ?, ?)",
+                (kind, reason, self._process, self._now_text()),
+            )
+            request_id = int(cursor.lastrowid or 0)
+            self._event("REQUESTED", f"{kind}: {reason}", data={"request_id": request_id})
+            return self.operator_request(request_id)
+
+    def pending_requests(self) -> Sequence[OperatorRequest]:
+        """Requests nobody has finished yet, oldest first."""
+        cursor = self._conn.execute(
+            "SELECT * FROM requests WHERE status = 'PENDING' ORDER BY request_id"
+        )
+        return [rows.request_from(row) for row in cursor]
+
+    def operator_request(self, request_id: int) -> OperatorRequest:
+        row = self._conn.execute(
+            "SELECT * FROM requests WHERE request_id = ?", (request_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"request {request_id}: expected a recorded request, found none")
+        return rows.request_from(row)
+
+    def finish_request(self, request_id: int, ok: bool, outcome: str) -> OperatorRequest:
+        """Finish a pending request once, as DONE or FAILED; a second finish is refused."""
+
+        def body() -> OperatorRequest:
+            current = self.operator_request(request_id)
+            if current.status != "PENDING":
+                raise Conflict(f"request {request_id}: expected PENDING, found {current.status}")
+            verdict = "DONE" if ok else "FAILED"
+            self._conn.execute(
+                "UPDATE requests SET status = ?, finished_by = ?, finished_at = ?, outcome = ? "
+                "WHERE request_id = ?",
+                (verdict, self._process, self._now_text(), outcome, request_id),
+            )
+            self._event(
+                f"REQUEST_{verdict}",
+                f"{current.kind}: {outcome}",
+                data={"request_id": request_id},
+            )
+            return self.operator_request(request_id)
+
+        return self._command(f"finish request {request_id}", None, body)
+
     # --- events ------------------------------------------------------------------------------
 
     def append_event(
@@ -222,3 +315,10 @@ class LedgerJournal(LedgerCore):
             (count,),
         )
         return [rows.event_from(row) for row in cursor]
+
+
+def _check_step(step: str, detail: str) -> None:
+    if _STEP_NAME.fullmatch(step) is None:
+        raise InvalidValue("day step", "1 to 64 characters of a-z, 0-9, _ : . -", step)
+    if len(detail) > _MAX_STEP_DETAIL:
+        raise InvalidValue("day step detail length", f"at most {_MAX_STEP_DETAIL}", len(detail))

@@ -23,9 +23,11 @@ from openbell.domain.positions import Position
 from openbell.domain.records import (
     Approval,
     Control,
+    DayStep,
     FillRecord,
     Heartbeat,
     LedgerEvent,
+    OperatorRequest,
     OrderRecord,
     ScoreRecord,
 )
@@ -214,4 +216,28 @@ def control_from(row: sqlite3.Row) -> Control:
         reason=row["reason"],
         changed_by=row["changed_by"],
         changed_at=_required_instant(row["changed_at"]),
+    )
+
+
+def day_step_from(row: sqlite3.Row) -> DayStep:
+    return DayStep(
+        trading_day=date.fromisoformat(row["trading_day"]),
+        step=row["step"],
+        process=row["process"],
+        done_at=_required_instant(row["done_at"]),
+        detail=row["detail"],
+    )
+
+
+def request_from(row: sqlite3.Row) -> OperatorRequest:
+    return OperatorRequest(
+        request_id=row["request_id"],
+        kind=row["kind"],
+        reason=row["reason"],
+        status=row["status"],
+        requested_by=row["requested_by"],
+        requested_at=_required_instant(row["requested_at"]),
+        finished_by=row["finished_by"],
+        finished_at=_instant(row["finished_at"]),
+        outcome=row["outcome"],
     )

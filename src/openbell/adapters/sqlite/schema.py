@@ -156,7 +156,34 @@ _V1 = [
     """,
 ]
 
-MIGRATIONS: tuple[tuple[int, list[str]], ...] = ((1, _V1),)
+# Day steps and operator requests: the marks and the work that processes share.
+_V2 = [
+    """
+    CREATE TABLE day_steps (
+        trading_day      TEXT NOT NULL,
+        step             TEXT NOT NULL,
+        process          TEXT NOT NULL,
+        done_at          TEXT NOT NULL,
+        detail           TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (trading_day, step)
+    )
+    """,
+    """
+    CREATE TABLE requests (
+        request_id       INTEGER PRIMARY KEY,
+        kind             TEXT NOT NULL CHECK (kind IN ('LIQUIDATE_MANAGED', 'LIQUIDATE_TODAY')),
+        reason           TEXT NOT NULL,
+        status           TEXT NOT NULL CHECK (status IN ('PENDING', 'DONE', 'FAILED')),
+        requested_by     TEXT NOT NULL,
+        requested_at     TEXT NOT NULL,
+        finished_by      TEXT,
+        finished_at      TEXT,
+        outcome          TEXT NOT NULL DEFAULT ''
+    )
+    """,
+]
+
+MIGRATIONS: tuple[tuple[int, list[str]], ...] = ((1, _V1), (2, _V2))
 LATEST_VERSION = MIGRATIONS[-1][0]
 
 

@@ -1,0 +1,168 @@
+"""``openbell run`` (the supervisor), the two bots, and ``openbell status``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from openbell.cli.common import (
+    ConfigOption,
+    Format,
+    FormatOption,
+    console,
+    parse_day,
+    render,
+    reported,
+    trading_day_of,
+)
+from openbell.config import Settings
+from openbell.domain.errors import RefusedInput
+from openbell.domain.records import OrderRecord
+from openbell.domain.sessions import Session
+from openbell.reports.day import (
+    HEALTH_COLUMNS,
+    ORDER_COLUMNS,
+    POSITION_COLUMNS,
+    DayReport,
+    day_report,
+    health_rows,
+    restarts_by_process,
+)
+from openbell.reports.positions import SUMMARY_COLUMNS, position_row
+from openbell.runtime import compose
+
+ModeOption = Annotated[
+    str | None, typer.Option("--mode", help="sim, paper or live (default: broker.mode)")
+]
+WORKING_COLUMNS = ("order_ref", "symbol", "role", "side", "qty", "filled", "type", "status")
+
+
+def run(
+    mode: ModeOption = None,
+    day: Annotated[
+        str | None, typer.Option(help="sim: the first session, YYYY-MM-DD (default: next)")
+    ] = None,
+    days: Annotated[
+        int | None, typer.Option(min=1, max=10_000, help="stop after this many sessions")
+    ] = None,
+    speed: Annotated[
+        float | None,
+        typer.Option(min=0.001, max=10_000, help="sim: sim seconds per wall second"),
+    ] = None,
+    live: Annotated[bool, typer.Option("--live", help="confirm live trading (real money)")] = False,
+    confirm_account: Annotated[
+        str | None,
+        typer.Option(help="live: the account id typed back (asked for when omitted)"),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Supervise the bots on the exchange calendar (sim: with the simulated gateway)."""
+    from openbell.runtime.run import RunOptions, supervise  # noqa: PLC0415 - heavy
+
+    with reported():
+        loaded = compose.settings_from_environment(config)
+        chosen = mode or loaded.settings.broker.mode
+        if chosen not in ("sim", "paper", "live"):
+            raise RefusedInput(f"--mode: expected sim, paper or live, found {chosen!r}")
+        typed = confirm_account or ""
+        if chosen == "live" and live and not typed:
+            typed = _ask_account()
+        options = RunOptions(
+            mode=chosen,  # type: ignore[arg-type]  # checked just above
+            config_file=config,
+            day=parse_day(day),
+            days=days,
+            speed=speed,
+            live=live,
+            typed_account=typed,
+        )
+        out = console()
+        first = supervise(loaded, options, lambda text: out.print(text, highlight=False))
+        if days is not None:
+            _report_run(out, loaded.settings, first, days)
+
+
+def _ask_account() -> str:
+    if not sys.stdin.isatty():
+        raise RefusedInput("live mode: type the account id back (or pass --confirm-account)")
+    return str(typer.prompt("Live trading with real money. Type the IB account id to confirm"))
+
+
+def _report_run(out: Console, settings: Settings, first: Session, days: int) -> None:
+    """The report of each session the run covered."""
+    calendar = compose.build_calendar()
+    ledger = compose.open_ledger(settings, compose.build_clock(), process="cli")
+    try:
+        session = first
+        for i in range(days):
+            if i:
+                session = calendar.next_session(session.trading_day)
+            print_day(out, day_report(ledger, session.trading_day), Format.table)
+    finally:
+        ledger.close()
+
+
+def print_day(out: Console, report: DayReport, fmt: Format) -> None:
+    render(out, report.positions, POSITION_COLUMNS, fmt, f"positions of {report.trading_day}")
+    render(out, report.orders, ORDER_COLUMNS, fmt, "orders by role and status")
+    render(out, report.health, HEALTH_COLUMNS, fmt, "processes")
+    out.print(report.summary(), highlight=False)
+
+
+def day_trader(config: ConfigOption = None) -> None:
+    """Run the day-trader (normally started by ``openbell run``)."""
+    from openbell.runtime.roles import run_bot  # noqa: PLC0415 - heavy
+
+    with reported():
+        raise typer.Exit(run_bot("day_trader", config))
+
+
+def exit_manager(config: ConfigOption = None) -> None:
+    """Run the exit-manager (normally started by ``openbell run``)."""
+    from openbell.runtime.roles import run_bot  # noqa: PLC0415 - heavy
+
+    with reported():
+        raise typer.Exit(run_bot("exit_manager", config))
+
+
+def status(
+    config: ConfigOption = None,
+    fmt: FormatOption = Format.table,
+    day: Annotated[str | None, typer.Option(help="trading day YYYY-MM-DD (default: today)")] = None,
+) -> None:
+    """Processes, heartbeats, code versions, positions, working orders and today's P&L."""
+    with reported():
+        out = console()
+        loaded = compose.settings_from_environment(config)
+        settings = loaded.settings
+        clock = compose.build_clock()
+        ledger = compose.open_ledger(settings, clock, process="cli")
+        try:
+            trading_day = parse_day(day) or trading_day_of(compose.build_calendar(), clock)
+            out.print(f"mode {settings.broker.mode}, ledger {settings.ledger.path}")
+            beats = health_rows(ledger.heartbeats(), restarts_by_process(ledger))
+            render(out, beats, HEALTH_COLUMNS, fmt, "processes")
+            active = [position_row(p) for p in ledger.active_positions()]
+            render(out, active, SUMMARY_COLUMNS, fmt, "active positions")
+            working = [_working_row(o) for o in ledger.orders(live_only=True)]
+            render(out, working, WORKING_COLUMNS, fmt, "working orders")
+            report = day_report(ledger, trading_day)
+            out.print(report.summary(), highlight=False)
+        finally:
+            ledger.close()
+
+
+def _working_row(order: OrderRecord) -> dict[str, str]:
+    return {
+        "order_ref": str(order.order_ref),
+        "symbol": str(order.symbol),
+        "role": str(order.role),
+        "side": str(order.side),
+        "qty": str(order.quantity),
+        "filled": str(order.filled_quantity),
+        "type": f"{order.order_type}/{order.time_in_force}",
+        "status": str(order.status),
+    }

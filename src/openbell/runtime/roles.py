@@ -1,0 +1,112 @@
+"""Compose and run one bot process from the settings: the day-trader or the exit-manager.
+
+In ``sim`` mode the day-trader's pre-market scan reads the same bars the simulated gateway
+replays (the bundled demo data or the local bar store); in ``paper`` and ``live`` it reads
+the local bar store until the Massive and FMP adapters arrive (issue 6).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from openbell.backtest.app import open_source
+from openbell.backtest.market import BarMarketData
+from openbell.config import Settings
+from openbell.domain.values import Symbol
+from openbell.ports import Calendar, Clock, Ledger
+from openbell.runtime import compose
+from openbell.runtime.bots import SUPERVISOR_PID_ENV, Bot, BotLoop, StopFlag, session_at
+from openbell.runtime.logs import configure_logging, secret_values
+from openbell.services.exit_desk import ExitDesk
+from openbell.services.exits import ExitManager
+from openbell.services.trading import DayTrader, TradingRules
+from openbell.services.watch import TapeWatch
+from openbell.strategy.scoring import RuleScorer
+from openbell.strategy.selection import SelectionRules
+
+if TYPE_CHECKING:
+    from openbell.adapters.ib.broker import IbBroker
+
+BotRole = Literal["day_trader", "exit_manager"]
+
+
+def process_name(role: BotRole) -> str:
+    return role.replace("_", "-")
+
+
+def run_bot(role: BotRole, config_file: Path | None = None) -> int:
+    """Run one bot until SIGTERM; return its exit code."""
+    from openbell.adapters.ib.broker import IbBroker  # noqa: PLC0415 - heavy; bots only
+
+    loaded = compose.settings_from_environment(config_file)
+    settings = loaded.settings
+    name = process_name(role)
+    parent = os.environ.get(SUPERVISOR_PID_ENV)
+    configure_logging(
+        settings.logging, name, secret_values(settings), supervised=parent is not None
+    )
+    logging.getLogger("ib_async").setLevel(logging.WARNING)  # its INFO repeats every message
+    stop = StopFlag(int(parent) if parent and parent.isdigit() else None)
+    stop.install()
+    clock, calendar = compose.build_clock(), compose.build_calendar()
+    ledger = compose.open_ledger(settings, clock, process=name)
+    broker = IbBroker(compose.ib_connection(settings, role), clock)
+    try:
+        bot = build_bot(role, settings, ledger, broker, clock, calendar)
+        return BotLoop(bot, broker, ledger, clock, calendar, settings.runtime, stop).run()
+    finally:
+        broker.disconnect()
+        ledger.close()
+
+
+def build_bot(
+    role: BotRole,
+    settings: Settings,
+    ledger: Ledger,
+    broker: IbBroker,
+    clock: Clock,
+    calendar: Calendar,
+) -> Bot:
+    if role == "day_trader":
+        return build_day_trader(settings, ledger, broker, calendar)
+    return build_exit_desk(settings, ledger, broker, clock, calendar)
+
+
+def build_day_trader(
+    settings: Settings, ledger: Ledger, broker: IbBroker, calendar: Calendar
+) -> DayTrader:
+    data = settings.sim.data if settings.broker.mode == "sim" else "store"
+    source, universe = open_source(data, settings, calendar)
+    strategy = settings.strategy
+    rules = TradingRules(
+        plan=settings.day_plan(),
+        selection=SelectionRules(strategy.top_n, strategy.tiers()),
+        allocation_pct=strategy.allocation_pct,
+        stop_loss_pct=strategy.stop_loss_pct,
+        protected=settings.protection.symbols(),
+        universe=tuple(Symbol(name) for name in universe),
+        entry_grace=timedelta(minutes=settings.runtime.entry_grace_min),
+    )
+    return DayTrader(ledger, broker, BarMarketData(source, universe), RuleScorer(), rules)
+
+
+def build_exit_desk(
+    settings: Settings, ledger: Ledger, broker: IbBroker, clock: Clock, calendar: Calendar
+) -> ExitDesk:
+    monitored = settings.strategy.exit_mode == "monitored"
+    manager = ExitManager(ledger, broker, resting_exits=not monitored)
+    watch = None
+    if monitored:
+        from openbell.adapters.ib.prices import IbPrices  # noqa: PLC0415 - see build_bot
+
+        def in_regular_hours() -> bool:
+            now = clock.now()
+            session = session_at(calendar, now)
+            return session.open <= now < session.close
+
+        watch = TapeWatch(ledger, manager, IbPrices(broker.ib), in_regular_hours)
+    return ExitDesk(ledger, manager, settings.day_plan(), watch)

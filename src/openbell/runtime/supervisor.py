@@ -1,0 +1,303 @@
+"""``openbell run``: the supervisor that wakes the bots on the exchange calendar.
+
+It runs around the clock. On a trading day it starts the day-trader and the exit-manager at
+``schedule.wake`` (``open - 90m``) and stops them after ``schedule.sleep`` (``close + 5m``);
+on a holiday it sleeps through. In sim mode it first starts the simulated gateway on a free
+loopback port, and every process reads the same accelerated clock.
+
+While they run it restarts a child that died or went silent (no new heartbeat for
+``runtime.silent_after_s``), with exponential backoff, and records each restart. It
+compares the code each child runs with the code installed on disk and restarts a child
+running older code at a safe point (never inside the MOO window or the flatten). After a
+smart shutdown (every master at its target) or the kill switch it stops the day-trader once
+no entry works, and the exit-manager once nothing is held.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from openbell.domain.enums import OrderRole
+from openbell.domain.errors import OpenbellError
+from openbell.domain.sessions import NEW_YORK
+from openbell.ports import Calendar, Clock, Ledger
+from openbell.runtime.bots import StopFlag, session_at
+from openbell.runtime.children import Child, RestartPolicy
+from openbell.runtime.version import installed_code
+from openbell.services.trading import SMART_SHUTDOWN
+from openbell.strategy.schedule import DayPlan, DayTimeline
+
+log = logging.getLogger(__name__)
+
+DAY_TRADER, EXIT_MANAGER, GATEWAY = "day-trader", "exit-manager", "gateway"
+BOTS = (DAY_TRADER, EXIT_MANAGER)
+_TICK_S = 0.2
+_SAFE_MARGIN = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Wall-clock seconds (see ``runtime`` settings)."""
+
+    check_awake_s: float = 30.0
+    check_asleep_s: float = 300.0
+    silent_after_s: float = 120.0
+    stop_grace_s: float = 10.0
+    restart_initial_s: float = 1.0
+    restart_max_s: float = 60.0
+
+
+@dataclass
+class _Tracked:
+    child: Child
+    policy: RestartPolicy
+    restart_at: float | None = None
+    """Wall time a restart is due (after a death), None when none is pending."""
+    stopped_on_purpose: bool = True
+    beat_seen: tuple[str, str, str] | None = None
+    beat_changed_at: float = 0.0
+    restarts: int = 0
+    code_reported: str = ""
+
+
+@dataclass
+class Phase:
+    """What the calendar says now."""
+
+    awake: bool
+    timeline: DayTimeline
+    why: str
+
+
+@dataclass
+class _State:
+    phase_why: str = ""
+    next_check: float = 0.0
+    code_warned: set[str] = field(default_factory=set)
+
+
+class Supervisor:
+    """Built by the composition root with every collaborator; :meth:`run` until stopped."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        calendar: Calendar,
+        ledger: Ledger,
+        plan: DayPlan,
+        children: Mapping[str, Child],
+        timing: Timing,
+        stop: StopFlag,
+        *,
+        until: datetime | None = None,
+        say: Callable[[str], None] = print,
+        wall: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._clock, self._calendar, self._ledger, self._plan = clock, calendar, ledger, plan
+        self._timing, self._stop, self._until, self._say, self._wall = (
+            timing,
+            stop,
+            until,
+            say,
+            wall,
+        )
+        self._tracked = {
+            name: _Tracked(
+                child,
+                RestartPolicy(
+                    initial_s=timing.restart_initial_s, max_s=timing.restart_max_s, now=wall
+                ),
+            )
+            for name, child in children.items()
+        }
+        self._state = _State()
+
+    # --- the loop ---------------------------------------------------------------------------
+    def run(self) -> int:
+        """Supervise until stopped (or past ``until``); stop every child; return 0."""
+        self._say(f"supervisor: running {installed_code()}")
+        try:
+            while not self._stop.is_set():
+                phase = self._phase()
+                self._follow(phase)
+                if self._wall() >= self._state.next_check:
+                    self._check(phase)
+                if self._until is not None and self._clock.now() >= self._until:
+                    self._say("supervisor: the last session of this run is over")
+                    break
+                self._stop.wait(_TICK_S)
+        finally:
+            self._stop_all(self._stop.reason or "the run is over")
+        return 0
+
+    def _phase(self) -> Phase:
+        now = self._clock.now()
+        session = session_at(self._calendar, now)
+        timeline = self._plan.resolve(session)
+        today = now.astimezone(NEW_YORK).date()
+        if not self._calendar.is_trading_day(today):
+            why = f"asleep: the exchange is closed on {today}; next session {session.trading_day}"
+            awake = False
+        elif now < timeline.wake:
+            wake = timeline.wake.astimezone(NEW_YORK)
+            why, awake = f"asleep until {wake:%H:%M} ET on {session.trading_day}", False
+        elif now >= timeline.sleep:
+            why, awake = f"asleep: {session.trading_day} is over", False
+        else:
+            why, awake = f"awake for {session.trading_day}", True
+        if why != self._state.phase_why:
+            self._state.phase_why = why
+            self._say(f"supervisor: {why}")
+            self._ledger.append_event("SCHEDULE", why)
+        return Phase(awake, timeline, why)
+
+    def _wanted(self, phase: Phase) -> set[str]:
+        wanted = {name for name in self._tracked if name not in BOTS}
+        if not phase.awake:
+            return wanted
+        day = phase.timeline.session.trading_day
+        controls = self._ledger.controls()
+        kill = controls.get("kill_switch")
+        quiet = (kill is not None and kill.enabled) or SMART_SHUTDOWN in self._ledger.day_steps(day)
+        live = self._ledger.orders(live_only=True)
+        entries = any(o.role is OrderRole.ENTRY for o in live)
+        held = any(p.held_quantity > 0 for p in self._ledger.active_positions()) or any(
+            o.role.is_exit for o in live
+        )
+        if not quiet or entries:
+            wanted.add(DAY_TRADER)
+        if not quiet or held:
+            wanted.add(EXIT_MANAGER)
+        return wanted
+
+    def _follow(self, phase: Phase) -> None:
+        wanted = self._wanted(phase)
+        for name, tracked in self._tracked.items():
+            running = tracked.child.running
+            if name in wanted and not running:
+                self._start_or_wait(name, tracked)
+            elif name not in wanted and running:
+                self._stop_child(name, tracked, "not needed now: " + phase.why)
+            elif name not in wanted:
+                tracked.restart_at, tracked.stopped_on_purpose = None, True
+
+    def _start_or_wait(self, name: str, tracked: _Tracked) -> None:
+        if not tracked.stopped_on_purpose and tracked.restart_at is None:
+            code = tracked.child.exit_code
+            delay = tracked.policy.exited()
+            tracked.restart_at = self._wall() + delay
+            tracked.restarts += 1
+            why = f"{name} exited with code {code}; restarting in {delay:.1f} s"
+            self._say(f"supervisor: {why}")
+            self._record_restart(name, why, tracked)
+            return
+        if tracked.restart_at is not None and self._wall() < tracked.restart_at:
+            return
+        self._start(name, tracked)
+
+    def _start(self, name: str, tracked: _Tracked) -> None:
+        try:
+            tracked.child.start()
+        except OpenbellError as exc:
+            self._say(f"supervisor: could not start {name}: {exc}")
+            tracked.stopped_on_purpose = False
+            return
+        tracked.policy.started()
+        tracked.restart_at = None
+        tracked.stopped_on_purpose = False
+        tracked.beat_seen, tracked.beat_changed_at = None, self._wall()
+        self._say(f"supervisor: started {name} (pid {tracked.child.pid})")
+
+    def _stop_child(self, name: str, tracked: _Tracked, why: str) -> None:
+        self._say(f"supervisor: stopping {name}: {why}")
+        tracked.stopped_on_purpose = True
+        tracked.restart_at = None
+        code = tracked.child.stop(self._timing.stop_grace_s)
+        self._say(f"supervisor: {name} stopped (exit code {code})")
+
+    def _stop_all(self, why: str) -> None:
+        for name in (*BOTS, GATEWAY):
+            tracked = self._tracked.get(name)
+            if tracked is not None and tracked.child.running:
+                self._stop_child(name, tracked, why)
+        self._beat("stopped", why)
+
+    # --- health -----------------------------------------------------------------------------
+    def _check(self, phase: Phase) -> None:
+        interval = self._timing.check_awake_s if phase.awake else self._timing.check_asleep_s
+        self._state.next_check = self._wall() + interval
+        beats = {b.process: b for b in self._ledger.heartbeats()}
+        installed = str(installed_code())
+        for name, tracked in self._tracked.items():
+            if name not in BOTS or not tracked.child.running:
+                continue
+            beat = beats.get(name)
+            if beat is not None:
+                seen = (beat.beat_at.isoformat(), beat.status, beat.detail)
+                if seen != tracked.beat_seen:
+                    tracked.beat_seen, tracked.beat_changed_at = seen, self._wall()
+                tracked.code_reported = beat.code_version
+            self._check_silence(name, tracked)
+            self._check_code(name, tracked, installed, phase)
+        self._beat("awake" if phase.awake else "asleep", phase.why)
+
+    def _check_silence(self, name: str, tracked: _Tracked) -> None:
+        silent_for = self._wall() - tracked.beat_changed_at
+        if silent_for < self._timing.silent_after_s or not tracked.child.running:
+            return
+        why = f"{name} wrote no heartbeat for {silent_for:.0f} s: restarting it"
+        self._say(f"supervisor: {why}")
+        tracked.restarts += 1
+        self._record_restart(name, why, tracked)
+        tracked.child.stop(self._timing.stop_grace_s)
+        tracked.stopped_on_purpose = True  # restart at once, as a fresh start
+        self._start(name, tracked)
+
+    def _check_code(self, name: str, tracked: _Tracked, installed: str, phase: Phase) -> None:
+        running = tracked.code_reported
+        if not running or running == installed:
+            return
+        key = f"{name}:{running}->{installed}"
+        if key not in self._state.code_warned:
+            self._state.code_warned.add(key)
+            why = f"{name} runs code {running} but the installed code is now {installed}"
+            self._say(f"supervisor: WARNING {why}")
+            log.warning(why)
+            self._ledger.append_event("CODE_CHANGED", why, data={"process": name})
+        if not _safe_point(self._clock.now(), phase.timeline):
+            return
+        why = f"restarting {name} to run the installed code {installed}"
+        self._say(f"supervisor: {why}")
+        self._record_restart(name, why, tracked)
+        tracked.restarts += 1
+        self._stop_child(name, tracked, why)
+        self._start(name, tracked)
+
+    def _record_restart(self, name: str, why: str, tracked: _Tracked) -> None:
+        self._ledger.append_event(
+            "RESTART", why, data={"process": name, "restarts": tracked.restarts}
+        )
+
+    def _beat(self, status: str, detail: str) -> None:
+        children = {
+            name: {
+                "pid": t.child.pid,
+                "running": t.child.running,
+                "restarts": t.restarts,
+                "code": t.code_reported,
+            }
+            for name, t in self._tracked.items()
+        }
+        self._ledger.beat(status, json.dumps({"phase": detail, "children": children}))
+
+
+def _safe_point(now: datetime, timeline: DayTimeline) -> bool:
+    """Not between the MOO submission and just after the open, nor during the flatten."""
+    moo = timeline.moo_submit - _SAFE_MARGIN <= now <= timeline.session.open + _SAFE_MARGIN
+    flatten = timeline.flatten - _SAFE_MARGIN <= now <= timeline.session.close
+    return not (moo or flatten)
