@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -49,6 +51,10 @@ def gateway(
     account: Annotated[str, typer.Option(help="the simulated paper account id")] = "DU1234567",
     cash: Annotated[float, typer.Option(min=0, help="cash in the account, USD")] = 100_000.0,
     allow_remote: Annotated[bool, typer.Option(help="listen beyond loopback")] = False,
+    journal: Annotated[
+        Path | None,
+        typer.Option(help="append every order received and every execution here (JSON lines)"),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Run the simulated IB Gateway until interrupted (Ctrl-C)."""
@@ -65,6 +71,7 @@ def gateway(
             account=account,
             cash=cash,
             holdings=tuple(Holding.parse(text) for text in hold or ()),
+            journal=journal,
         )
         server, session = build_gateway(request, settings, compose.build_calendar())
 
@@ -78,8 +85,11 @@ def gateway(
                 f"x{speed:g}",
                 highlight=False,
             )
+            stopped = asyncio.Event()
+            # SIGTERM (the supervisor stopping it) ends it cleanly, like Ctrl-C.
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopped.set)
             try:
-                await asyncio.Event().wait()
+                await stopped.wait()
             finally:
                 await server.close()
 

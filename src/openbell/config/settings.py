@@ -236,6 +236,9 @@ class SimSettings(_Section):
         None, gt=0, le=10_000, description="speed away from the day's events (None: speed)"
     )
     start: RelTime = RelativeTime.parse("open - 95m")
+    warmup_s: float = Field(
+        5.0, ge=0, le=600, description="wall seconds for the gateway to start before the clock"
+    )
 
     @field_validator("holdings")
     @classmethod

@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 
 from openbell.adapters.clock import SIM_ANCHOR_ENV, SimAnchor, SimClock
 from openbell.backtest.app import open_source, venue_config
@@ -40,6 +41,7 @@ class ReplayRequest:
     account: str = "DU1234567"
     cash: float = 100_000.0
     holdings: tuple[Holding, ...] = ()
+    journal: Path | None = None
 
 
 @dataclass
@@ -88,6 +90,7 @@ def build_gateway(
         cash=request.cash,
         holdings=request.holdings,
         venue=venue_config(settings),
+        journal=request.journal,
     )
     gateway = TwsGateway(config, clock, calendar, next_day=loader.next_day)
     gateway.load_day(session, bars)

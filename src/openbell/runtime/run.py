@@ -80,7 +80,13 @@ def plan_run(settings: Settings, options: RunOptions, calendar: Calendar) -> Run
         return RunPlan(clock, env, first, _until(settings, calendar, first, options.days), None)
     sim = settings.sim
     first = calendar.session(options.day) if options.day else calendar.upcoming_session(utc_now())
-    anchor = SimAnchor.starting_now(sim.start.resolve(first), options.speed or sim.speed)
+    # The clock reaches ``sim.start`` only after the warm-up, so the gateway is listening by
+    # then even on a busy machine (at x600 one wall second is ten sim minutes).
+    anchor = SimAnchor(
+        sim_start=sim.start.resolve(first),
+        wall_start=utc_now() + timedelta(seconds=sim.warmup_s),
+        speed=options.speed or sim.speed,
+    )
     port = free_port()
     env.update(
         {
@@ -94,6 +100,7 @@ def plan_run(settings: Settings, options: RunOptions, calendar: Calendar) -> Run
     gateway += ["--data", sim.data, "--account", sim.account, "--cash", str(sim.cash)]
     for holding in sim.holdings:
         gateway += ["--hold", holding]
+    gateway += ["--journal", str(settings.logging.directory / "gateway-journal.jsonl")]
     until = _until(settings, calendar, first, options.days)
     return RunPlan(SimClock(anchor), env, first, until, tuple(gateway))
 

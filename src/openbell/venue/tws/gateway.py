@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 
 from openbell.bars.frame import DayBars
 from openbell.domain.errors import InvalidValue
@@ -45,6 +46,7 @@ from openbell.venue.tws.faults import (
     FaultKind,
     FaultState,
 )
+from openbell.venue.tws.journal import GatewayJournal
 from openbell.venue.tws.requests import (
     PlaceOrder,
     parse_cancel_order,
@@ -72,6 +74,8 @@ class GatewayConfig:
     pump_on_request: bool = True
     """Catch the market up to the clock before answering each request. Off when a driver
     moves the market itself (``pump(until)``), as a backtest steps its venue."""
+    journal: Path | None = None
+    """Where to append every order received and every execution (JSON lines), if anywhere."""
 
 
 @dataclass
@@ -127,6 +131,8 @@ class TwsGateway:
             99: self._completed_orders,
         }
         self._handlers.update(self.market.handlers())
+        self._journal = None if self.config.journal is None else GatewayJournal(self.config.journal)
+        self._journaled = 0
 
     @property
     def open_connections(self) -> int:
@@ -201,6 +207,8 @@ class TwsGateway:
                     await task
         self._replay = None
         await self._stop_serving()
+        if self._journal is not None:
+            self._journal.close()
 
     async def _stop_serving(self) -> None:
         if self._server is not None:
@@ -402,6 +410,10 @@ class TwsGateway:
 
     def _after_fills(self, out: list[Outgoing]) -> None:
         """Push positions, portfolio lines and account values after fills, as IB streams them."""
+        if self._journal is not None:
+            for execution in self.desk.executions[self._journaled :]:
+                self._journal.execution(execution)
+            self._journaled = len(self.desk.executions)
         # execDetails is 11, reqId, orderId, conId, symbol, ...
         symbols = sorted({str(f[4]) for _c, f in out if f[0] == EXEC_DETAILS})
         if not symbols:
@@ -466,6 +478,8 @@ class TwsGateway:
             session.send(*answers.error(order_id, 321, f"Error validating request: {exc}"))
             return
         self.received_orders.append((session.client_id, request))
+        if self._journal is not None:
+            self._journal.order(session.client_id, request, self.now())
         self._next_order_id = max(self._next_order_id, request.order_id + 1)
         if not self.market.knows(request.contract.symbol):
             session.send(*answers.error(request.order_id, *NO_SECURITY))

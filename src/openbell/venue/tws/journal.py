@@ -1,0 +1,81 @@
+"""The gateway's own record of what it received and executed: the ground truth for tests.
+
+One JSON object per line, appended and flushed as it happens, so a test (or the chaos
+harness) can check the bots against what really reached the venue even after the gateway
+process is gone: no order sent twice, every execution booked once, nothing sold that the
+ledger does not hold.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+from openbell.venue.tws.desk import Execution
+from openbell.venue.tws.requests import PlaceOrder
+
+
+class GatewayJournal:
+    """Appends ``order`` and ``execution`` records to ``path`` (owner-only permissions)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._file: TextIO = os.fdopen(descriptor, "a", encoding="utf-8")
+
+    def order(self, client_id: int, request: PlaceOrder, at: datetime) -> None:
+        self._write(
+            {
+                "kind": "order",
+                "at": at.isoformat(),
+                "client_id": client_id,
+                "order_id": request.order_id,
+                "order_ref": request.order_ref,
+                "symbol": request.contract.symbol,
+                "action": request.action,
+                "quantity": request.quantity,
+                "order_type": request.order_type,
+                "tif": request.tif,
+                "oca_group": request.oca_group,
+            }
+        )
+
+    def execution(self, fill: Execution) -> None:
+        order, execution = fill.order, fill.execution
+        self._write(
+            {
+                "kind": "execution",
+                "at": execution.time.isoformat(),
+                "client_id": order.client_id,
+                "order_ref": order.order_ref,
+                "exec_id": execution.exec_id,
+                "symbol": order.contract.symbol,
+                "side": execution.side,
+                "shares": execution.shares,
+                "price": execution.price,
+                "commission": fill.commission,
+            }
+        )
+
+    def close(self) -> None:
+        self._file.close()
+
+    def _write(self, record: dict[str, object]) -> None:
+        self._file.write(json.dumps(record) + "\n")
+        self._file.flush()
+
+
+def read_journal(path: Path) -> list[dict[str, object]]:
+    """Every record of a journal, in order (an unfinished last line is skipped)."""
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
