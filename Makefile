@@ -16,12 +16,13 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
-## The main job: a simulated trading day and its report. Until the bots land (issue 5) it
-## rehearses the day on the real parts, then trades a week of bundled data with the real
-## services, every order going through ib_async to the simulated IB gateway.
+## The main job: one simulated trading day on the bundled data (supervisor, simulated IB
+## Gateway, day-trader and exit-manager as separate processes on a shared x120 clock), with
+## the live view and the day's report at the end. Its files go to var/sim-day/.
 run: $(STAMP)
-	$(BIN)/openbell run
-	$(BIN)/openbell backtest --from 2016-04-25 --to 2016-04-29 --via-gateway
+	rm -rf var/sim-day && mkdir -p var/sim-day
+	cd var/sim-day && OPENBELL__LEDGER__PATH=ledger.sqlite OPENBELL__LOGGING__DIRECTORY=logs \
+		../../$(BIN)/openbell run --mode sim --day 2016-04-29 --days 1 --speed 120
 
 ## The whole test suite (static checks first).
 ## The pure core (domain, strategy) must stay fully covered by tests.
