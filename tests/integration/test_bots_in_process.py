@@ -30,6 +30,7 @@ from openbell.domain.values import Confidence, Money, Price, Symbol
 from openbell.services.exit_desk import ExitDesk
 from openbell.services.exits import ExitManager
 from openbell.services.trading import SMART_SHUTDOWN, DayTrader, TradingRules
+from openbell.services.watch import TapeWatch
 from openbell.strategy.selection import SelectionRules
 from openbell.venue import FixedCommission, MatchingEngine, NoSlippage, VenueConfig
 
@@ -173,3 +174,43 @@ def test_halted_entries_are_abandoned_before_they_are_sent(tmp_path: Path, contr
     [position] = day.ledger.positions_of_day(day.session.trading_day)
     assert position.state is PositionState.ABANDONED
     assert day.ledger.orders() == []
+
+
+class FakeFeed:
+    """PriceFeed: remembers subscriptions; the test pushes prices."""
+
+    def __init__(self) -> None:
+        self.watching: dict[Symbol, object] = {}
+
+    def subscribe(self, symbol: Symbol, on_price: object) -> None:
+        self.watching[symbol] = on_price
+
+    def unsubscribe(self, symbol: Symbol) -> None:
+        self.watching.pop(symbol, None)
+
+
+@pytest.mark.parametrize(("price", "reason"), [("10.30", "TARGET"), ("9.90", "STOP")])
+def test_the_monitored_mode_sells_at_market_when_a_trade_crosses_a_level(
+    tmp_path: Path, price: str, reason: str
+) -> None:
+    day = Day(tmp_path, date(2016, 4, 29), [10.0])
+    manager = ExitManager(day.ledger, day.broker, resting_exits=False)
+    feed = FakeFeed()
+    in_hours = [True]
+    watch = TapeWatch(day.ledger, manager, feed, lambda: in_hours[0])
+    day.desk = ExitDesk(day.ledger, manager, Settings().day_plan(), watch)
+    day.run_until(day.at("09:31"))
+    [position] = day.ledger.positions_of_day(day.session.trading_day)
+    assert list(feed.watching) == [WULF]
+    assert day.ledger.orders(live_only=True) == []  # nothing rests at the broker
+    watch.on_price(WULF, Price(Decimal("10.10")))  # between the levels: nothing
+    in_hours[0] = False
+    watch.on_price(WULF, Price(Decimal(price)))  # outside regular hours: nothing
+    assert day.ledger.orders(live_only=True) == []
+    in_hours[0] = True
+    watch.on_price(WULF, Price(Decimal(price)))
+    watch.on_price(WULF, Price(Decimal(price)))  # a second crossing sends nothing more
+    [sell] = day.ledger.orders(live_only=True)
+    assert (str(sell.order_type), str(sell.role)) == ("MARKET", reason)
+    assert sell.quantity.value == position.entry_quantity
+    assert day.ledger.position(position.position_id or 0).exit_reason == reason
