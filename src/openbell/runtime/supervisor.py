@@ -123,13 +123,13 @@ class Supervisor:
         self._say(f"supervisor: running {installed_code()}")
         try:
             while not self._stop.is_set():
+                if self._until is not None and self._clock.now() >= self._until:
+                    self._say("supervisor: the last session of this run is over")
+                    break
                 phase = self._phase()
                 self._follow(phase)
                 if self._wall() >= self._state.next_check:
                     self._check(phase)
-                if self._until is not None and self._clock.now() >= self._until:
-                    self._say("supervisor: the last session of this run is over")
-                    break
                 self._stop.wait(_TICK_S)
         finally:
             self._stop_all(self._stop.reason or "the run is over")
@@ -206,11 +206,13 @@ class Supervisor:
         except OpenbellError as exc:
             self._say(f"supervisor: could not start {name}: {exc}")
             tracked.stopped_on_purpose = False
+            tracked.restart_at = None  # the next tick backs off again
             return
         tracked.policy.started()
         tracked.restart_at = None
         tracked.stopped_on_purpose = False
         tracked.beat_seen, tracked.beat_changed_at = None, self._wall()
+        tracked.code_reported = ""  # until the new process writes its own heartbeat
         self._say(f"supervisor: started {name} (pid {tracked.child.pid})")
 
     def _stop_child(self, name: str, tracked: _Tracked, why: str) -> None:
@@ -237,19 +239,20 @@ class Supervisor:
             if name not in BOTS or not tracked.child.running:
                 continue
             beat = beats.get(name)
-            if beat is not None:
+            if beat is not None and beat.pid == tracked.child.pid:  # not an earlier life's row
                 seen = (beat.beat_at.isoformat(), beat.status, beat.detail)
                 if seen != tracked.beat_seen:
                     tracked.beat_seen, tracked.beat_changed_at = seen, self._wall()
                 tracked.code_reported = beat.code_version
-            self._check_silence(name, tracked)
-            self._check_code(name, tracked, installed, phase)
+            if not self._check_silence(name, tracked):
+                self._check_code(name, tracked, installed, phase)
         self._beat("awake" if phase.awake else "asleep", phase.why)
 
-    def _check_silence(self, name: str, tracked: _Tracked) -> None:
+    def _check_silence(self, name: str, tracked: _Tracked) -> bool:
+        """Restart a child whose heartbeat stopped changing; True if it was restarted."""
         silent_for = self._wall() - tracked.beat_changed_at
         if silent_for < self._timing.silent_after_s or not tracked.child.running:
-            return
+            return False
         why = f"{name} wrote no heartbeat for {silent_for:.0f} s: restarting it"
         self._say(f"supervisor: {why}")
         tracked.restarts += 1
@@ -257,6 +260,7 @@ class Supervisor:
         tracked.child.stop(self._timing.stop_grace_s)
         tracked.stopped_on_purpose = True  # restart at once, as a fresh start
         self._start(name, tracked)
+        return True
 
     def _check_code(self, name: str, tracked: _Tracked, installed: str, phase: Phase) -> None:
         running = tracked.code_reported
@@ -273,8 +277,8 @@ class Supervisor:
             return
         why = f"restarting {name} to run the installed code {installed}"
         self._say(f"supervisor: {why}")
-        self._record_restart(name, why, tracked)
         tracked.restarts += 1
+        self._record_restart(name, why, tracked)
         self._stop_child(name, tracked, why)
         self._start(name, tracked)
 
