@@ -10,23 +10,12 @@ from decimal import Decimal
 
 from openbell.domain.records import Heartbeat, LedgerEvent
 from openbell.ports import Ledger
-from openbell.reports.positions import position_row
+from openbell.reports.positions import SUMMARY_COLUMNS, position_row
 
 _CENT = Decimal("0.01")
 _PAGE = 1000
 
-POSITION_COLUMNS = (
-    "symbol",
-    "role",
-    "state",
-    "held",
-    "entry_price",
-    "target_price",
-    "stop_price",
-    "exit_price",
-    "exit_reason",
-    "realized_pnl",
-)
+POSITION_COLUMNS = SUMMARY_COLUMNS
 ORDER_COLUMNS = ("role", "status", "orders")
 HEALTH_COLUMNS = ("process", "status", "restarts", "code_version", "last_beat", "detail")
 
