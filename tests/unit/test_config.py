@@ -239,3 +239,16 @@ def test_secrets_are_masked_in_the_view_and_in_errors() -> None:
 def test_settings_built_directly_are_validated_too() -> None:
     with pytest.raises(ValueError, match="moo_submit"):
         Settings(schedule={"moo_submit": "open"})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("holding", ["SKYX:x@1", "SKYX:5@0", "SKYX:5@nan", ":5@1", "SKYX:-1@2"])
+def test_a_bad_sim_holding_is_refused_at_start(holding: str) -> None:
+    with pytest.raises(ConfigError, match=r"sim.holdings.*SYMBOL:QTY@PRICE"):
+        load_settings(None, dotenv_file=None, environ={"OPENBELL__SIM__HOLDINGS": f'["{holding}"]'})
+
+
+def test_sim_holdings_are_read_from_the_environment() -> None:
+    loaded = load_settings(
+        None, dotenv_file=None, environ={"OPENBELL__SIM__HOLDINGS": '["VMD:35@6.84"]'}
+    )
+    assert loaded.settings.sim.holdings == ("VMD:35@6.84",)

@@ -37,6 +37,7 @@ from openbell.domain.sessions import NEW_YORK, RelativeTime, Session
 from openbell.domain.values import Symbol
 from openbell.strategy.exits import TargetTier
 from openbell.strategy.schedule import DayPlan
+from openbell.venue.tws.account import Holding
 
 ENV_PREFIX = "OPENBELL__"
 
@@ -232,9 +233,6 @@ class SimSettings(_Section):
         ("SKYX:182@1.20",), description="positions the account holds that are not openbell's"
     )
     speed: float = Field(60.0, gt=0, le=10_000, description="sim seconds per wall second")
-    fast_speed: float | None = Field(
-        None, gt=0, le=10_000, description="speed away from the day's events (None: speed)"
-    )
     start: RelTime = RelativeTime.parse("open - 95m")
     warmup_s: float = Field(
         5.0, ge=0, le=600, description="wall seconds for the gateway to start before the clock"
@@ -244,18 +242,14 @@ class SimSettings(_Section):
     @classmethod
     def _holdings(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for text in value:
-            symbol, _, rest = text.partition(":")
-            quantity, _, price = rest.partition("@")
-            if not (symbol.strip() and quantity.strip().isdigit() and _is_price(price)):
+            try:
+                holding = Holding.parse(text)
+                valid = bool(holding.symbol) and holding.quantity >= 0 and holding.average_cost > 0
+            except InvalidValue:
+                valid = False
+            if not valid:
                 raise ValueError(f"expected SYMBOL:QTY@PRICE, e.g. SKYX:182@1.20, found {text!r}")
         return value
-
-
-def _is_price(text: str) -> bool:
-    try:
-        return float(text) > 0
-    except ValueError:
-        return False
 
 
 class SecretsSettings(_Section):

@@ -56,8 +56,6 @@ class Bot(Protocol):
 class ConnectedBroker(Broker, Protocol):
     """A broker with a connection the loop drives (the IB adapter)."""
 
-    reconnects: int
-
     @property
     def ready(self) -> bool: ...
 

@@ -13,12 +13,13 @@ from datetime import date
 
 from openbell.domain.broker import BrokerEvent, OrderUpdate
 from openbell.domain.enums import ExitReason, OrderRole, OrderStatus, PositionState
-from openbell.domain.errors import BrokerUnavailable, NotFound, RefusedInput
+from openbell.domain.errors import NotFound, RefusedInput
 from openbell.domain.orders import Fill, OrderIntent
 from openbell.domain.positions import Position
 from openbell.domain.records import OrderRecord
 from openbell.domain.values import OrderRef
 from openbell.ports import Broker, Ledger
+from openbell.services.sending import record_then_send, take_over_orders
 from openbell.strategy.exits import exit_prices
 from openbell.strategy.management import exit_orders, flatten_order
 
@@ -47,17 +48,7 @@ class ExitManager:
 
     def start(self) -> list[OrderRef]:
         """Take over the exit orders an earlier life left working; return their refs."""
-        refs = [
-            o.order_ref
-            for o in self._ledger.orders(live_only=True)
-            if o.role.is_exit and o.owner == EXIT_OWNER
-        ]
-        if refs:
-            self._ledger.append_event(
-                "RECONCILE", f"taking over {len(refs)} working exits from an earlier start"
-            )
-            self._broker.reconcile(refs)
-        return refs
+        return take_over_orders(self._ledger, self._broker, EXIT_OWNER)
 
     def apply(self, events: Iterable[BrokerEvent], trading_day: date) -> None:
         """Record each event, oldest first; protect a position after each entry fill.
@@ -164,15 +155,9 @@ class ExitManager:
             self._ledger.append_event("UNPROTECTED", why, symbol=position.symbol, position_id=pid)
 
     def send(self, position_id: int, intent: OrderIntent) -> None:
-        """Record an exit order, then send it. If the broker says it could not send it, the
-        order is marked REJECTED at once (it certainly never left), so it is replaced."""
-        self._ledger.record_order(position_id, intent, EXIT_OWNER)
-        try:
-            self._broker.place(intent)
-        except BrokerUnavailable as exc:
-            self._ledger.update_order(
-                intent.order_ref, OrderStatus.REJECTED, reason=f"not sent: {exc}"
-            )
+        """Record an exit order, then send it; one the broker could not send is marked
+        REJECTED, and its rejection brings a replacement through :meth:`protect`."""
+        record_then_send(self._ledger, self._broker, position_id, intent, EXIT_OWNER)
 
     def flatten(self, only: Callable[[Position], bool] | None = None) -> bool:
         """One step of the end-of-day flatten (of the positions ``only`` accepts, default

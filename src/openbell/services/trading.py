@@ -17,8 +17,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from openbell.domain.broker import BrokerEvent, OrderUpdate
-from openbell.domain.enums import OrderRole, OrderStatus, PositionRole, PositionState
-from openbell.domain.errors import BrokerUnavailable, NotFound, RefusedInput
+from openbell.domain.enums import OrderRole, PositionRole, PositionState
+from openbell.domain.errors import NotFound, RefusedInput
 from openbell.domain.orders import Fill
 from openbell.domain.positions import Position
 from openbell.domain.sessions import Session
@@ -26,6 +26,7 @@ from openbell.domain.values import OrderRef, Symbol
 from openbell.ports import Broker, Ledger, MarketData, Scorer
 from openbell.services.entries import ENTRY_OWNER, entry_ref
 from openbell.services.morning import plan_from_scan, score_the_morning
+from openbell.services.sending import record_then_send, take_over_orders
 from openbell.strategy.management import day_is_done
 from openbell.strategy.schedule import DayPlan, DayTimeline
 from openbell.strategy.selection import SelectionRules
@@ -84,17 +85,7 @@ class DayTrader:
     # --- start-up ---------------------------------------------------------------------------
     def start(self) -> list[OrderRef]:
         """Take over the entries an earlier life left working; return their refs."""
-        refs = [
-            o.order_ref
-            for o in self._ledger.orders(live_only=True)
-            if o.role is OrderRole.ENTRY and o.owner == ENTRY_OWNER
-        ]
-        if refs:
-            self._ledger.append_event(
-                "RECONCILE", f"taking over {len(refs)} working entries from an earlier start"
-            )
-            self._broker.reconcile(refs)
-        return refs
+        return take_over_orders(self._ledger, self._broker, ENTRY_OWNER)
 
     # --- broker news ------------------------------------------------------------------------
     def apply(self, events: Iterable[BrokerEvent], trading_day: date | None = None) -> None:
@@ -188,13 +179,7 @@ class DayTrader:
             intent = self._rules.timing.entry_intent(
                 entry_ref(position), position.symbol, position.planned_quantity
             )
-            self._ledger.record_order(pid, intent, ENTRY_OWNER)
-            try:
-                self._broker.place(intent)
-            except BrokerUnavailable as exc:  # certainly not sent: say so, never guess
-                self._ledger.update_order(
-                    intent.order_ref, OrderStatus.REJECTED, reason=f"not sent: {exc}"
-                )
+            record_then_send(self._ledger, self._broker, pid, intent, ENTRY_OWNER)
 
     def _abandon_unsent(self, day: date) -> None:
         for position in self._planned(day):

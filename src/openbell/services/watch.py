@@ -36,7 +36,6 @@ class TapeWatch:
         self._ledger, self._manager, self._prices = ledger, manager, prices
         self._in_regular_hours = in_regular_hours
         self._watched: dict[Symbol, int] = {}  # symbol -> position id
-        self.crossings = 0
 
     def follow(self, positions: Sequence[Position]) -> None:
         """Watch every open position that has exit prices; drop the rest."""
@@ -69,7 +68,6 @@ class TapeWatch:
         role = crossed_level(position, price)
         if role is None:
             return
-        self.crossings += 1
         reason = ExitReason.TARGET if role is OrderRole.TARGET else ExitReason.STOP
         pid = position.position_id or 0
         self._ledger.append_event(

@@ -79,15 +79,7 @@ def exit_orders(position: Position, attempt: int = 0) -> ExitOrders:
 
 def flatten_order(position: Position, attempt: int = 0) -> OrderIntent:
     """A market sell of every share the position holds."""
-    return OrderIntent(
-        order_ref(position, OrderRole.FLATTEN, attempt),
-        position.symbol,
-        Side.SELL,
-        Quantity(position.held_quantity),
-        OrderType.MARKET,
-        TimeInForce.DAY,
-        OrderRole.FLATTEN,
-    )
+    return market_exit(position, OrderRole.FLATTEN, attempt)
 
 
 def crossed_level(position: Position, price: Price) -> OrderRole | None:

@@ -69,7 +69,8 @@ class GatewayJournal:
 
 
 def read_journal(path: Path) -> list[dict[str, object]]:
-    """Every record of a journal, in order (an unfinished last line is skipped)."""
+    """Every record of a journal, in order; a line that is not JSON (an unfinished last
+    line, if the gateway died mid-write) is skipped."""
     if not path.exists():
         return []
     records = []
