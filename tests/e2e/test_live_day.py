@@ -116,6 +116,7 @@ def test_a_full_sim_day_enters_at_the_open_protects_exits_and_ends_flat(tmp_path
     sold = sum(float(str(e["shares"])) for e in amzn if e["side"] == "SLD")
     assert bought == sold == amzn_held
     assert "FCX" in out and "processes" in out  # the day's report was printed
+    assert "2 positions, 4 fills, 1 of 2 masters at target" in out
 
 
 def test_killed_bots_are_restarted_and_nothing_is_sent_twice(tmp_path: Path) -> None:

@@ -186,3 +186,32 @@ def test_the_gateway_refuses_bad_options_clearly(
     code, _, err = invoke([*base, *args], env, tmp_path)
     assert code == EXIT_REFUSED
     assert expected in err
+
+
+@pytest.mark.parametrize(
+    ("args", "settings", "why"),
+    [
+        (["--mode", "live"], {"OPENBELL__BROKER__ACCOUNT": "U1234567"}, "live_opt_in"),
+        (
+            ["--mode", "live"],
+            {"OPENBELL__BROKER__ACCOUNT": "U1234567", "OPENBELL__BROKER__LIVE_OPT_IN": "true"},
+            "pass --live",
+        ),
+        (["--mode", "paper"], {"OPENBELL__BROKER__PORT": "4001"}, "needs the IB account id"),
+        (
+            ["--mode", "paper"],
+            {"OPENBELL__BROKER__ACCOUNT": "DU1234567", "OPENBELL__BROKER__PORT": "4001"},
+            "a live port",
+        ),
+        (["--mode", "demo"], {}, "expected sim, paper or live"),
+    ],
+)
+def test_run_refuses_a_mode_port_or_account_that_disagree(
+    env: dict[str, str], tmp_path: Path, args: list[str], settings: dict[str, str], why: str
+) -> None:
+    code, out, err = invoke(["run", *args], env | settings, tmp_path)
+    assert code == EXIT_REFUSED, out + err
+    assert why in err
+    # refused before anything started: no ledger opened, no log written
+    assert not (tmp_path / "ledger.sqlite").exists()
+    assert not (tmp_path / "var" / "logs").exists()

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from openbell.domain.enums import ExitReason, PositionRole
 from openbell.domain.records import Heartbeat, LedgerEvent
 from openbell.ports import Ledger
 from openbell.reports.positions import SUMMARY_COLUMNS, position_row
@@ -47,7 +48,7 @@ def day_report(ledger: Ledger, trading_day: date) -> DayReport:
     orders = [o for o in ledger.orders() if o.position_id in ids]
     by_kind = Counter((str(o.role), str(o.status)) for o in orders)
     fills = [f for f in ledger.fills() if f.position_id in ids]
-    masters = [p for p in positions if str(p.role) == "MASTER" and p.entry_quantity > 0]
+    masters = [p for p in positions if p.role is PositionRole.MASTER and p.entry_quantity > 0]
     return DayReport(
         trading_day=trading_day,
         positions=[position_row(p) for p in positions],
@@ -59,7 +60,7 @@ def day_report(ledger: Ledger, trading_day: date) -> DayReport:
         realized_pnl=sum((p.realized_pnl.amount for p in positions), Decimal(0)).quantize(_CENT),
         commissions=sum((p.commissions for p in positions), Decimal(0)).quantize(_CENT),
         fills=len(fills),
-        at_target=sum(1 for p in masters if str(p.exit_reason) == "TARGET"),
+        at_target=sum(1 for p in masters if p.exit_reason is ExitReason.TARGET),
         masters=len(masters),
     )
 

@@ -27,7 +27,7 @@ from typing import Protocol
 
 from openbell.config import RuntimeSettings
 from openbell.domain.broker import BrokerEvent
-from openbell.domain.errors import BrokerUnavailable, RetryLater, StopAndAlert
+from openbell.domain.errors import BrokerUnavailable, RefusedInput, RetryLater, StopAndAlert
 from openbell.domain.sessions import NEW_YORK, Session
 from openbell.ports import Broker, Calendar, Clock, Ledger
 
@@ -127,8 +127,12 @@ class BotLoop:
         runtime: RuntimeSettings,
         stop: StopFlag,
         wall: Callable[[], float] = time.monotonic,
+        check_connection: Callable[[], None] = lambda: None,
     ) -> None:
+        """``check_connection`` runs once connected; if it refuses (the account IB manages
+        is not the configured one, or of the other kind), the bot halts before acting."""
         self._bot, self._broker, self._ledger = bot, broker, ledger
+        self._check_connection = check_connection
         self._clock, self._calendar, self._runtime = clock, calendar, runtime
         self._stop, self._wall = stop, wall
         self._beat = _Beat()
@@ -137,7 +141,12 @@ class BotLoop:
     def run(self) -> int:
         """Run until stopped; return the process exit code (0: stopped on purpose)."""
         if self._connect():
-            self._bot.start()
+            try:
+                self._check_connection()
+            except RefusedInput as exc:
+                self._halt(exc)
+            if self._halted is None:
+                self._bot.start()
             while not self._stop.is_set():
                 self._broker.pump(self._runtime.tick_s)
                 self._cycle()
@@ -177,7 +186,7 @@ class BotLoop:
         except StopAndAlert as exc:
             self._halt(exc)
 
-    def _halt(self, exc: StopAndAlert) -> None:
+    def _halt(self, exc: StopAndAlert | RefusedInput) -> None:
         self._halted = str(exc)
         log.critical("halted: %s", exc)
         self._ledger.append_event("HALTED", f"stopped acting: {exc}; a person must look")

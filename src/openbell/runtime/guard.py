@@ -22,7 +22,13 @@ def is_paper_account(account: str) -> bool:
 
 
 def check_mode(
-    mode: Mode, port: int, account: str, *, live_flag: bool = False, typed_account: str = ""
+    mode: Mode,
+    port: int,
+    account: str,
+    *,
+    live_flag: bool = False,
+    typed_account: str = "",
+    live_opt_in: bool = False,
 ) -> None:
     """Raise :class:`RefusedInput` saying what is wrong; return if the run may start."""
     if mode == "sim":
@@ -37,6 +43,14 @@ def check_mode(
         if not is_paper_account(account):
             raise RefusedInput("paper mode with a live account: expected a paper account (D…)")
         return
+    _check_live(port, account, live_flag, typed_account, live_opt_in)
+
+
+def _check_live(
+    port: int, account: str, live_flag: bool, typed_account: str, live_opt_in: bool
+) -> None:
+    if not live_opt_in:
+        raise RefusedInput("live mode needs broker.live_opt_in = true in the settings; found false")
     if not live_flag:
         raise RefusedInput("live mode trades real money: pass --live to confirm")
     if port in PAPER_PORTS:

@@ -20,6 +20,7 @@ from openbell.domain.values import Symbol
 from openbell.ports import Calendar, Clock, Ledger
 from openbell.runtime import compose
 from openbell.runtime.bots import SUPERVISOR_PID_ENV, Bot, BotLoop, StopFlag, session_at
+from openbell.runtime.guard import check_connected_accounts
 from openbell.runtime.logs import configure_logging, secret_values
 from openbell.services.exit_desk import ExitDesk
 from openbell.services.exits import ExitManager
@@ -55,9 +56,24 @@ def run_bot(role: BotRole, config_file: Path | None = None) -> int:
     clock, calendar = compose.build_clock(), compose.build_calendar()
     ledger = compose.open_ledger(settings, clock, process=name)
     broker = IbBroker(compose.ib_connection(settings, role), clock)
+    account = broker.connection.account
+
+    def check_connection() -> None:
+        check_connected_accounts(settings.broker.mode, account, broker.ib.managedAccounts())
+
     try:
         bot = build_bot(role, settings, ledger, broker, clock, calendar)
-        return BotLoop(bot, broker, ledger, clock, calendar, settings.runtime, stop).run()
+        loop = BotLoop(
+            bot,
+            broker,
+            ledger,
+            clock,
+            calendar,
+            settings.runtime,
+            stop,
+            check_connection=check_connection,
+        )
+        return loop.run()
     finally:
         broker.disconnect()
         ledger.close()

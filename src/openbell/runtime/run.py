@@ -69,6 +69,7 @@ def plan_run(settings: Settings, options: RunOptions, calendar: Calendar) -> Run
         account,
         live_flag=options.live,
         typed_account=options.typed_account,
+        live_opt_in=broker.live_opt_in,
     )
     env = dict(os.environ)
     env.update({SUPERVISOR_PID_ENV: str(os.getpid()), "PYTHONUNBUFFERED": "1"})
