@@ -202,6 +202,11 @@ class TestPositions:
         assert ledger.closed_positions(NEXT_DAY) == []
         assert ledger.active_positions() == []
         assert [o.status for o in ledger.orders(pid)] == [OrderStatus.FILLED, OrderStatus.FILLED]
+        with pytest.raises(Conflict, match="no re-entry"):  # closed today: no second entry
+            plan(ledger)
+        assert ledger.positions_of_day(DAY)[-1].position_id == pid
+        refused = [e for e in ledger.events(limit=1000) if e.kind == "REFUSED"]
+        assert refused and "no re-entry" in refused[-1].message
 
     def test_recording_the_same_fill_twice_is_a_no_op(self, ledger: Ledger) -> None:
         position = opened(ledger)
@@ -402,6 +407,7 @@ class TestProtection:
         assert ledger.positions_of_day(DAY) == []
         kinds = [e.kind for e in ledger.events()]
         assert kinds == ["REFUSED", "REFUSED"]
+        assert ledger.is_protected(SKYX) and not ledger.is_protected(Symbol("WULF"))
 
     def test_adopt_and_release_are_explicit_and_logged(self, ledger: Ledger) -> None:
         adopted = ledger.adopt(Symbol("VMD"), Quantity(35), px("6.84"), "user asked", DAY)
@@ -489,6 +495,16 @@ class TestJournal:
         with pytest.raises(NotFound):
             ledger.decide_approval(999, True, "bob")
         assert [a.status for a in ledger.approvals(DAY)] == ["APPROVED"]
+        later = ledger.request_approval(NEXT_DAY, Symbol("BBAR"), "rescan entry BBAR")
+        assert [a.approval_id for a in ledger.approvals()] == [
+            request.approval_id,
+            later.approval_id,
+        ]
+        assert ledger.approvals(pending_only=True) == [later]
+        assert ledger.approvals(DAY, pending_only=True) == []
+        assert ledger.approval(later.approval_id) == later
+        with pytest.raises(NotFound):
+            ledger.approval(999)
 
     def test_controls_and_heartbeats(self, ledger: Ledger, clock: ManualClock) -> None:
         assert ledger.controls() == {}

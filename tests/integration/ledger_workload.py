@@ -252,8 +252,11 @@ class _Worker:
         return Price(Decimal(self.rng.randint(5000, 15000)) / 100)
 
     def _plan(self, symbol: Symbol | None = None) -> Action:
+        # The run spans days (one per 100 operations of a worker): the ledger refuses a new
+        # position in a symbol closed the same trading day, and every close here is booked
+        # on TRADING_DAY, so later days may plan any symbol again.
         position = Position(
-            TRADING_DAY,
+            TRADING_DAY + timedelta(days=self.op // 100),
             symbol or self.rng.choice(self.symbols),
             PositionRole.MASTER,
             Quantity(self.rng.randint(10, 100)),

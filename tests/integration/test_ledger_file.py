@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
+import time
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -181,3 +184,35 @@ def test_an_error_escaping_a_batch_rolls_all_of_it_back(tmp_path: Path) -> None:
     assert ledger.events() == []
     ledger.append_event("NOTE", "after")  # the ledger is usable again
     assert [e.message for e in ledger.events()] == ["after"]
+
+
+_CREATE_MANY = """
+import sys, time
+from datetime import UTC, datetime
+from pathlib import Path
+from openbell.adapters.clock import ManualClock
+from openbell.adapters.sqlite.ledger import SqliteLedger
+folder, start = Path(sys.argv[1]), float(sys.argv[2])
+while time.time() < start:
+    time.sleep(0.001)
+for i in range(int(sys.argv[3])):
+    clock = ManualClock(datetime(2026, 1, 5, tzinfo=UTC))
+    SqliteLedger.open(folder / f"ledger-{i}.sqlite", clock, process="p").close()
+"""
+
+
+def test_processes_creating_the_same_new_ledgers_at_once_all_succeed(tmp_path: Path) -> None:
+    """Switching a new file to WAL does not wait for a lock, and the check that the file is
+    ours must not read half of another process's creation: both are retried or snapshotted."""
+    start = time.time() + 2  # every process is importing by then; all begin together
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CREATE_MANY, str(tmp_path), str(start), "120"],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    errors = [p.communicate(timeout=120)[1] for p in processes]
+    assert [p.returncode for p in processes] == [0, 0, 0], "\n".join(errors)
+    assert len(list(tmp_path.glob("ledger-*.sqlite"))) == 120

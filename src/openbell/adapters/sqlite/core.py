@@ -198,6 +198,10 @@ class LedgerCore:
             rows.to_json(draft.data),
         )
 
+    def is_protected(self, symbol: Symbol) -> bool:
+        """True if ``symbol`` is protected: every command that would trade it is refused."""
+        return symbol in self._protected
+
     def _guard(self, symbol: Symbol, action: str) -> None:
         if symbol in self._protected:
             raise ProtectedSymbol(str(symbol), action)

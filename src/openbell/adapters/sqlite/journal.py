@@ -131,12 +131,24 @@ class LedgerJournal(LedgerCore):
 
         return self._command(f"decide approval {approval_id}", None, body)
 
-    def approvals(self, trading_day: date) -> Sequence[Approval]:
+    def approvals(
+        self, trading_day: date | None = None, *, pending_only: bool = False
+    ) -> Sequence[Approval]:
+        where, params = [], []
+        if trading_day is not None:
+            where.append("trading_day = ?")
+            params.append(trading_day.isoformat())
+        if pending_only:
+            where.append("status = 'PENDING'")
+        clause = f"WHERE {' AND '.join(where)} " if where else ""
         cursor = self._conn.execute(
-            "SELECT * FROM approvals WHERE trading_day = ? ORDER BY approval_id",
-            (trading_day.isoformat(),),
+            f"SELECT * FROM approvals {clause}ORDER BY approval_id",
+            params,
         )
         return [rows.approval_from(row) for row in cursor]
+
+    def approval(self, approval_id: int) -> Approval:
+        return self._approval(approval_id)
 
     def _approval(self, approval_id: int) -> Approval:
         row = self._conn.execute(

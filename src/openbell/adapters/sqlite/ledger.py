@@ -30,12 +30,18 @@ class SqliteLedger(LedgerFills, LedgerQueries, LedgerJournal):
     # --- positions: commands -----------------------------------------------------------------
 
     def plan_position(self, position: Position) -> Position:
-        """Record a planned entry (state PLANNED). At most one live position per symbol."""
+        """Record a planned entry (state PLANNED). At most one live position per symbol, and
+        none in a symbol whose position closed earlier the same trading day (no re-entry)."""
         if position.state is not PositionState.PLANNED or position.position_id is not None:
             raise InvalidValue("planned position", "a new PLANNED position", position.state)
 
         def body() -> Position:
             self._guard(position.symbol, "open")
+            if self.was_closed_on(position.symbol, position.trading_day):
+                raise Conflict(
+                    f"{position.symbol}: expected no position closed on {position.trading_day} "
+                    "before a new entry, found one (no re-entry the same day)"
+                )
             stored = self._insert(position)
             self._event(
                 "PLANNED",

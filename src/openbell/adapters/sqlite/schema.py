@@ -7,6 +7,7 @@ several processes opening a new file at once migrate it exactly once.
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 from openbell.domain.errors import LedgerBusy, LedgerCorrupt, LedgerSchemaTooNew, LedgerUnavailable
@@ -215,9 +216,22 @@ def connect(path: Path, busy_timeout_ms: int, *, durable: bool = True) -> sqlite
     return conn
 
 
+def _enter_wal(conn: sqlite3.Connection, busy_timeout_ms: int) -> object:
+    """Switch to WAL, retrying while another process holds the lock: SQLite does not wait
+    (no busy handler) when two processes create the same new ledger at once."""
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    while True:
+        try:
+            return conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _configure(conn: sqlite3.Connection, busy_timeout_ms: int, durable: bool) -> None:
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    mode = _enter_wal(conn, busy_timeout_ms)
     if str(mode).lower() != "wal":
         raise sqlite3.DatabaseError(f"expected WAL journal mode, found {mode}")
     # FULL: a committed fill survives a power cut, not only a process crash.
@@ -232,8 +246,14 @@ def _check_integrity(conn: sqlite3.Connection, path: Path) -> None:
     verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
     if verdict != "ok":
         raise LedgerCorrupt(f"ledger {path}: integrity check failed: {verdict}")
-    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-    tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+    conn.execute("BEGIN")  # one snapshot: another process may be creating the ledger now
+    try:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[
+            0
+        ]
+    finally:
+        conn.execute("COMMIT")
     if app_id not in (0, APPLICATION_ID) or (app_id == 0 and tables > 0):
         raise LedgerCorrupt(
             f"ledger {path}: expected an openbell ledger, found another SQLite database "
