@@ -27,7 +27,7 @@ from openbell.domain.enums import ExitReason, OrderRole, PositionState
 from openbell.domain.errors import NotFound
 from openbell.domain.sessions import NEW_YORK
 from openbell.domain.values import Confidence, Money, Price, Symbol
-from openbell.services.exit_desk import ExitDesk
+from openbell.services.exit_desk import LIQUIDATE_TODAY, ExitDesk
 from openbell.services.exits import ExitManager
 from openbell.services.trading import SMART_SHUTDOWN, DayTrader, TradingRules
 from openbell.services.watch import TapeWatch
@@ -214,3 +214,46 @@ def test_the_monitored_mode_sells_at_market_when_a_trade_crosses_a_level(
     assert (str(sell.order_type), str(sell.role)) == ("MARKET", reason)
     assert sell.quantity.value == position.entry_quantity
     assert day.ledger.position(position.position_id or 0).exit_reason == reason
+
+
+def test_a_position_protected_after_its_entry_is_left_alone_without_a_crash(
+    tmp_path: Path,
+) -> None:
+    day = Day(tmp_path, date(2016, 4, 29), [10.0])
+    day.run_until(day.at("09:32"))  # WULF is held, with its target and stop working
+    # the user adds WULF to protection.protected_symbols and restarts the exit-manager (the
+    # day-trader keeps its own connection to the same file, as another process would)
+    day.ledger = SqliteLedger.open(
+        tmp_path / "ledger.sqlite", day.clock, process="test", protected_symbols=frozenset({WULF})
+    )
+    manager = ExitManager(day.ledger, day.broker)
+    day.desk = ExitDesk(day.ledger, manager, Settings().day_plan())
+    day.run_until(day.at("15:50"))
+    assert day.desk.step(day.clock.now(), day.session) == "flat: the flatten time has passed"
+    assert manager.left_alone() == {
+        "WULF": "refusing to exit WULF: it is in protection.protected_symbols, "
+        "so openbell never trades it"
+    }
+    assert not [o for o in day.ledger.orders() if o.role is OrderRole.FLATTEN]
+    working = {o.role for o in day.ledger.orders(live_only=True)}
+    assert working == {OrderRole.TARGET, OrderRole.STOP}  # its orders were not touched either
+    notes = [e for e in day.ledger.events(limit=1000) if e.kind == "UNPROTECTED"]
+    assert len(notes) == 1 and "leaves position 1 alone" in notes[0].message
+
+
+def test_a_liquidation_of_an_earlier_day_is_not_applied_to_todays_positions(
+    tmp_path: Path,
+) -> None:
+    day = Day(tmp_path, date(2016, 4, 29), [10.0])
+    yesterday = ManualClock(day.clock.now() - timedelta(days=1))
+    cli = SqliteLedger.open(tmp_path / "ledger.sqlite", yesterday, process="cli")
+    stale = cli.request_work(LIQUIDATE_TODAY, "flatten yesterday's")  # never served
+    cli.close()
+    day.run_until(day.at("09:32"))
+    [position] = day.ledger.positions_of_day(day.session.trading_day)
+    assert position.state is PositionState.OPEN  # today's position is kept
+    done = day.ledger.operator_request(stale.request_id)
+    assert (done.status, done.outcome) == (
+        "FAILED",
+        "not served on 2016-04-28: today's positions are not its",
+    )

@@ -148,6 +148,19 @@ def test_schedule_order_is_checked_on_full_and_half_days() -> None:
     assert found["strategy.flatten_at"] == ("before the close", "13:30 ET on a 13:00 half day")
 
 
+def test_the_last_rescan_entry_must_come_before_the_flatten() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(
+            None, dotenv_file=None, environ={"OPENBELL__SCHEDULE__LAST_ENTRY": "close - 5m"}
+        )
+    assert problems(caught) == {
+        "schedule.last_entry": ("no later than the flatten", "15:55 ET on a full day")
+    }
+    settings = load_settings(None, dotenv_file=None, environ={}).settings
+    assert settings.schedule.rescan_every_min is None  # rescans are opt-in
+    assert str(settings.schedule.last_entry) == "close - 45m"
+
+
 def test_lists_in_the_environment_must_be_json() -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(
@@ -252,3 +265,16 @@ def test_sim_holdings_are_read_from_the_environment() -> None:
         None, dotenv_file=None, environ={"OPENBELL__SIM__HOLDINGS": '["VMD:35@6.84"]'}
     )
     assert loaded.settings.sim.holdings == ("VMD:35@6.84",)
+
+
+def test_the_sim_clock_is_fast_while_the_bots_sleep_and_the_speed_is_checked() -> None:
+    defaults = load_settings(None, dotenv_file=None, environ={}).settings.sim
+    assert (defaults.speed, defaults.asleep_speed) == (60.0, 10_000.0)
+    chosen = load_settings(
+        None, dotenv_file=None, environ={"OPENBELL__SIM__ASLEEP_SPEED": "2500"}
+    ).settings.sim
+    assert chosen.asleep_speed == 2500.0
+    for bad in ("0", "-1", "10001", "fast"):
+        with pytest.raises(ConfigError) as caught:
+            load_settings(None, dotenv_file=None, environ={"OPENBELL__SIM__ASLEEP_SPEED": bad})
+        assert list(problems(caught)) == ["sim.asleep_speed"]

@@ -134,4 +134,7 @@ class TestDayPlan:
         problems = dict(plan.resolve(_session(16)).ordering_problems())
         assert set(problems) == {"wake", "scan", "moo_submit", "flatten", "sleep"}
         early = _plan(flatten="open - 1m").resolve(_session(16)).ordering_problems()
-        assert early == [("flatten", "after the open")]
+        assert early == [
+            ("flatten", "after the open"),
+            ("last_entry", "no later than the flatten"),  # close - 45m is after it
+        ]

@@ -42,7 +42,7 @@ from openbell.strategy.scoring import (
     volume_score,
 )
 from openbell.strategy.selection import Exclusions, SelectionRules, select
-from openbell.strategy.sizing import shares_per_pick
+from openbell.strategy.sizing import shares_per_pick, shares_within_equity
 from openbell.strategy.timing import EntryTiming
 
 DAY = date(2025, 10, 29)
@@ -79,9 +79,13 @@ class TestSelection:
             cand("HELD", "0.9"),
             cand("DONE", "0.9"),
             cand("WULF", "0.8"),
+            cand("ASKED", "0.9"),
         ]
         excluded = Exclusions(
-            protected={Symbol("SKYX")}, active={Symbol("HELD")}, closed_today={Symbol("DONE")}
+            protected={Symbol("SKYX")},
+            active={Symbol("HELD")},
+            closed_today={Symbol("DONE")},
+            proposed={Symbol("ASKED")},
         )
         result = select(candidates, RULES, excluded)
         assert [(p.candidate.symbol.value, p.rank, p.target_pct) for p in result.picks] == [
@@ -98,6 +102,7 @@ class TestSelection:
             "BYND:ranked",
             "LOW:confidence",
             "WULF:duplicate",
+            "ASKED:already",
         }
 
     def test_ties_break_by_symbol(self) -> None:
@@ -282,3 +287,34 @@ def test_order_update_needs_an_aware_time() -> None:
     assert update.status is OrderStatus.FILLED
     with pytest.raises(InvalidValue):
         OrderUpdate(OrderRef("x"), OrderStatus.FILLED, datetime(2025, 1, 1))
+
+
+def test_one_more_position_never_takes_more_than_the_equity_left() -> None:
+    equity, price = Money(Decimal(10_000)), Price(Decimal(10))
+    assert shares_within_equity(equity, Decimal(25), price, Decimal(0)) == Quantity(250)
+    assert shares_within_equity(equity, Decimal(25), price, Decimal(9_000)) == Quantity(100)
+    assert shares_within_equity(equity, Decimal(25), price, Decimal(10_000)) is None
+    assert shares_within_equity(equity, Decimal(25), price, Decimal(12_000)) is None
+    assert shares_within_equity(Money(Decimal(0)), Decimal(25), price, Decimal(0)) is None
+
+
+def test_rescans_fall_every_interval_after_the_open_until_the_last_entry() -> None:
+    every = timedelta(minutes=15)
+    open_ = SESSION.open
+    assert TIMELINE.last_entry == SESSION.close - timedelta(minutes=45)
+    assert TIMELINE.rescan_slot(open_ + timedelta(minutes=14), every) is None
+    assert TIMELINE.rescan_slot(open_ + timedelta(minutes=15), every) == open_ + every
+    assert TIMELINE.rescan_slot(open_ + timedelta(minutes=44), every) == open_ + 2 * every
+    assert TIMELINE.rescan_slot(open_ - timedelta(minutes=20), every) is None
+    assert TIMELINE.rescan_slot(TIMELINE.last_entry, every) is None
+    assert TIMELINE.rescan_slot(open_ + timedelta(hours=1), timedelta(0)) is None
+
+
+def test_the_last_entry_must_fall_between_the_open_and_the_flatten() -> None:
+    times = ("open - 90m", "open - 60m", "open - 5m", "close - 15m", "close + 5m")
+    plan = DayPlan(*(RelativeTime.parse(t) for t in times))
+    early = replace(plan, last_entry=RelativeTime.parse("open - 1m")).resolve(SESSION)
+    late = replace(plan, last_entry=RelativeTime.parse("close - 10m")).resolve(SESSION)
+    assert early.ordering_problems() == [("last_entry", "after the open")]
+    assert late.ordering_problems() == [("last_entry", "no later than the flatten")]
+    assert ("last_entry", plan.resolve(SESSION).last_entry) in plan.resolve(SESSION).steps()

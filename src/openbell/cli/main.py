@@ -11,7 +11,8 @@ import typer
 from rich.console import Console
 
 from openbell import __version__
-from openbell.cli import runtime
+from openbell.cli import operator, runtime
+from openbell.cli.approvals import approvals_app
 from openbell.cli.backtest import backtest_app
 from openbell.cli.common import (
     ConfigOption,
@@ -44,11 +45,15 @@ app.add_typer(positions_app, name="positions")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(data_app, name="data")
 app.add_typer(backtest_app, name="backtest")
+app.add_typer(approvals_app, name="approvals")
 app.command("gateway")(gateway)
 app.command("run")(runtime.run)
 app.command("status")(runtime.status)
 app.command("day-trader")(runtime.day_trader)
 app.command("exit-manager")(runtime.exit_manager)
+app.command("liquidate")(operator.liquidate)
+app.command("kill")(operator.kill)
+app.command("resume")(operator.resume)
 
 # --------------------------------------------------------------------------- top level
 

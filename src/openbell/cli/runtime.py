@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -22,6 +23,8 @@ from openbell.config import Settings
 from openbell.domain.errors import RefusedInput
 from openbell.domain.records import OrderRecord
 from openbell.domain.sessions import Session
+from openbell.reports.approvals import COLUMNS as APPROVAL_COLUMNS
+from openbell.reports.approvals import approval_rows
 from openbell.reports.day import (
     HEALTH_COLUMNS,
     ORDER_COLUMNS,
@@ -50,7 +53,12 @@ def run(
     ] = None,
     speed: Annotated[
         float | None,
-        typer.Option(min=0.001, max=10_000, help="sim: sim seconds per wall second"),
+        typer.Option(
+            min=0.001,
+            max=10_000,
+            help="sim: sim seconds per wall second while the bots are awake "
+            "(asleep: sim.asleep_speed)",
+        ),
     ] = None,
     live: Annotated[bool, typer.Option("--live", help="confirm live trading (real money)")] = False,
     confirm_account: Annotated[
@@ -149,6 +157,11 @@ def status(
             render(out, active, SUMMARY_COLUMNS, fmt, "active positions")
             working = [_working_row(o) for o in ledger.orders(live_only=True)]
             render(out, working, WORKING_COLUMNS, fmt, "working orders")
+            waiting = ledger.approvals(pending_only=True)
+            if waiting:
+                valid = timedelta(minutes=settings.schedule.approval_valid_min)
+                rows = approval_rows(ledger, waiting, valid)
+                render(out, rows, APPROVAL_COLUMNS, fmt, "rescan requests waiting for approval")
             report = day_report(ledger, trading_day)
             out.print(report.summary(), highlight=False)
         finally:

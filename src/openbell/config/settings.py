@@ -36,7 +36,7 @@ from openbell.domain.errors import InvalidValue
 from openbell.domain.sessions import NEW_YORK, RelativeTime, Session
 from openbell.domain.values import Symbol
 from openbell.strategy.exits import TargetTier
-from openbell.strategy.schedule import DayPlan
+from openbell.strategy.schedule import LAST_ENTRY, DayPlan
 from openbell.venue.tws.account import Holding
 
 ENV_PREFIX = "OPENBELL__"
@@ -100,6 +100,10 @@ class ScheduleSettings(_Section):
     moo_submit: RelTime = RelativeTime.parse("open - 5m")
     sleep: RelTime = RelativeTime.parse("close + 5m")
     rescan_every_min: int | None = Field(None, ge=1, le=390, description="None disables rescans")
+    last_entry: RelTime = LAST_ENTRY
+    approval_valid_min: int = Field(
+        10, ge=1, le=390, description="a rescan request not approved by then expires"
+    )
 
 
 class TierSettings(_Section):
@@ -134,6 +138,9 @@ class StrategySettings(_Section):
     target_tiers: tuple[TierSettings, ...] = _DEFAULT_TIERS
     stop_loss_pct: Decimal = Field(Decimal("0.9"), description="distance below the entry, in %")
     flatten_at: RelTime = RelativeTime.parse("close - 15m")
+    rescan_max_positions: int = Field(
+        2, ge=0, le=20, description="rescan entries per day (approved or waiting), at most"
+    )
     exit_mode: Literal["native", "monitored"] = Field(
         "native",
         description="native: resting target + stop (OCA) at IB; monitored: watch trade ticks",
@@ -232,7 +239,15 @@ class SimSettings(_Section):
     holdings: tuple[str, ...] = Field(
         ("SKYX:182@1.20",), description="positions the account holds that are not openbell's"
     )
-    speed: float = Field(60.0, gt=0, le=10_000, description="sim seconds per wall second")
+    speed: float = Field(
+        60.0, gt=0, le=10_000, description="sim seconds per wall second while the bots are awake"
+    )
+    asleep_speed: float = Field(
+        10_000.0,
+        gt=0,
+        le=10_000,
+        description="sim seconds per wall second from each sleep to the next wake",
+    )
     start: RelTime = RelativeTime.parse("open - 95m")
     warmup_s: float = Field(
         5.0, ge=0, le=600, description="wall seconds for the gateway to start before the clock"
@@ -306,6 +321,7 @@ class Settings(BaseSettings):
             moo_submit=self.schedule.moo_submit,
             flatten=self.strategy.flatten_at,
             sleep=self.schedule.sleep,
+            last_entry=self.schedule.last_entry,
         )
 
 
@@ -331,6 +347,7 @@ _TIMELINE_KEYS = {
     "moo_submit": "schedule.moo_submit",
     "flatten": "strategy.flatten_at",
     "sleep": "schedule.sleep",
+    "last_entry": "schedule.last_entry",
 }
 
 

@@ -24,6 +24,7 @@ from openbell.runtime.guard import check_connected_accounts
 from openbell.runtime.logs import configure_logging, secret_values
 from openbell.services.exit_desk import ExitDesk
 from openbell.services.exits import ExitManager
+from openbell.services.rescans import RescanRules
 from openbell.services.trading import DayTrader, TradingRules
 from openbell.services.watch import TapeWatch
 from openbell.strategy.scoring import RuleScorer
@@ -106,8 +107,21 @@ def build_day_trader(
         protected=settings.protection.symbols(),
         universe=tuple(Symbol(name) for name in universe),
         entry_grace=timedelta(minutes=settings.runtime.entry_grace_min),
+        rescans=rescan_rules(settings),
     )
     return DayTrader(ledger, broker, BarMarketData(source, universe), RuleScorer(), rules)
+
+
+def rescan_rules(settings: Settings) -> RescanRules | None:
+    """The rescans the settings ask for, or None when ``schedule.rescan_every_min`` is unset."""
+    every = settings.schedule.rescan_every_min
+    if every is None:
+        return None
+    return RescanRules(
+        every=timedelta(minutes=every),
+        max_positions=settings.strategy.rescan_max_positions,
+        approval_valid=timedelta(minutes=settings.schedule.approval_valid_min),
+    )
 
 
 def build_exit_desk(

@@ -8,14 +8,16 @@ keeps a target and a stop working (``native``), or records the levels for the ta
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 
 from openbell.domain.broker import BrokerEvent
 from openbell.domain.enums import PositionState
+from openbell.domain.errors import Conflict
 from openbell.domain.positions import Position
 from openbell.domain.records import OperatorRequest
-from openbell.domain.sessions import Session
+from openbell.domain.sessions import NEW_YORK, Session
 from openbell.domain.values import OrderRef
 from openbell.ports import Ledger
 from openbell.services.exits import ExitManager
@@ -71,9 +73,25 @@ class ExitDesk:
     def _serve_requests(self, trading_day: date) -> str:
         pending: Sequence[OperatorRequest] = self._ledger.pending_requests()
         for request in pending:
+            if _made_before(request, trading_day) and request.kind == LIQUIDATE_TODAY:
+                made = request.requested_at.astimezone(NEW_YORK).date()
+                self._finish(request, False, f"not served on {made}: today's positions are not its")
+                continue
             scope = liquidation_scope(request.kind, trading_day)
             if self._manager.flatten(scope):
                 held = [p for p in self._ledger.active_positions() if scope(p)]
                 outcome = "flat" if not held else f"{len(held)} positions not entered yet"
-                self._ledger.finish_request(request.request_id, True, outcome)
+                left = self._manager.left_alone()
+                if left:
+                    outcome += "; left alone: " + "; ".join(left.values())
+                self._finish(request, not left, outcome)
         return "liquidating; " if pending else ""
+
+    def _finish(self, request: OperatorRequest, ok: bool, outcome: str) -> None:
+        with contextlib.suppress(Conflict):  # finished by another process meanwhile
+            self._ledger.finish_request(request.request_id, ok, outcome)
+
+
+def _made_before(request: OperatorRequest, trading_day: date) -> bool:
+    """True if the request was made on an earlier New York day than ``trading_day``."""
+    return request.requested_at.astimezone(NEW_YORK).date() < trading_day

@@ -13,7 +13,7 @@ from datetime import date
 
 from openbell.domain.broker import BrokerEvent, OrderUpdate
 from openbell.domain.enums import ExitReason, OrderRole, OrderStatus, PositionState
-from openbell.domain.errors import NotFound, RefusedInput
+from openbell.domain.errors import NotFound, ProtectedSymbol, RefusedInput
 from openbell.domain.orders import Fill, OrderIntent
 from openbell.domain.positions import Position
 from openbell.domain.records import OrderRecord
@@ -45,6 +45,7 @@ class ExitManager:
         self._roles: dict[OrderRef, OrderRole] = {}  # an order's role never changes
         self._flattening: set[int] = set()  # positions whose flatten has begun
         self._warned: set[int] = set()  # positions already reported unprotected
+        self._refused: dict[int, tuple[str, str]] = {}  # refused exits: id -> (symbol, why)
 
     def start(self) -> list[OrderRef]:
         """Take over the exit orders an earlier life left working; return their refs."""
@@ -100,14 +101,49 @@ class ExitManager:
         return role
 
     def protect(self, position: Position) -> None:
-        """Place a target and a stop (one OCA group) for every share the position holds."""
+        """Place a target and a stop (one OCA group) for every share the position holds.
+
+        A position in a symbol protected since it was entered is left alone (reported once):
+        the ledger refuses every exit order for it, and a person must decide.
+        """
         pid = position.position_id or 0
         if (
             position.state is not PositionState.OPEN
             or position.held_quantity <= 0
             or pid in self._flattening
+            or pid in self._refused
         ):
             return
+        try:
+            self._refuse_protected(position)
+            self._protect(position)
+        except ProtectedSymbol as exc:
+            self._leave_alone(position, exc)
+
+    def _refuse_protected(self, position: Position) -> None:
+        """Raise ProtectedSymbol before any order of ``position`` is touched (the ledger
+        would refuse its exit; its working orders are left as they are, too)."""
+        if self._ledger.is_protected(position.symbol):
+            raise ProtectedSymbol(str(position.symbol), "exit")
+
+    def _leave_alone(self, position: Position, exc: ProtectedSymbol) -> None:
+        pid = position.position_id or 0
+        if pid not in self._refused:
+            self._refused[pid] = (str(position.symbol), str(exc))
+            self._ledger.append_event(
+                "UNPROTECTED",
+                f"{exc}: openbell leaves position {pid} alone from now on; release it "
+                "('openbell positions release') or unprotect the symbol",
+                symbol=position.symbol,
+                position_id=pid,
+            )
+
+    def left_alone(self) -> dict[str, str]:
+        """Symbols whose positions the ledger refused to exit (protected), with the reason."""
+        return dict(self._refused.values())
+
+    def _protect(self, position: Position) -> None:
+        pid = position.position_id or 0
         if not self._resting:
             if position.target_price is None:
                 self._set_exit_prices(position)
@@ -172,16 +208,25 @@ class ExitManager:
                 continue
             if position.held_quantity <= 0 and position.state in _NOT_ENTERED:
                 continue  # nothing held yet: its entry belongs to the day-trader
-            done = False
-            pid = position.position_id or 0
-            self._flattening.add(pid)
-            live = [o for o in self._ledger.orders(pid, live_only=True) if o.role.is_exit]
-            others = [o for o in live if o.role is not OrderRole.FLATTEN]
-            if others:
-                self._cancel(others)
-            elif not live:
-                self._send_flatten(position)
+            if (position.position_id or 0) in self._refused:
+                continue  # protected: reported, and left to a person
+            try:
+                self._refuse_protected(position)
+                self._flatten_one(position)
+                done = False
+            except ProtectedSymbol as exc:
+                self._leave_alone(position, exc)
         return done
+
+    def _flatten_one(self, position: Position) -> None:
+        pid = position.position_id or 0
+        self._flattening.add(pid)
+        live = [o for o in self._ledger.orders(pid, live_only=True) if o.role.is_exit]
+        others = [o for o in live if o.role is not OrderRole.FLATTEN]
+        if others:
+            self._cancel(others)
+        elif not live:
+            self._send_flatten(position)
 
     def _send_flatten(self, position: Position) -> None:
         pid = position.position_id or 0

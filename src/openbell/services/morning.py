@@ -72,6 +72,24 @@ def score_the_morning(
     return MorningScan(scorer.name, features, tuple(scorer.score(features)))
 
 
+def score_drafts(scan: MorningScan, rescan_at: datetime | None = None) -> list[ScoreDraft]:
+    """One score row per candidate, with the features it was scored on."""
+    drafts = []
+    for row, candidate in zip(scan.features, scan.candidates, strict=True):
+        inputs = {
+            "gap_pct": str(row.gap_pct),
+            "relative_volume": str(row.relative_volume),
+            "atr_pct": str(row.atr_pct),
+            "last_price": str(row.last_price),
+        }
+        if rescan_at is not None:
+            inputs["rescan_at"] = rescan_at.isoformat()
+        drafts.append(
+            ScoreDraft(candidate.symbol, candidate.confidence, inputs, {"reason": candidate.reason})
+        )
+    return drafts
+
+
 def plan_from_scan(
     ledger: Ledger,
     scan: MorningScan,
@@ -84,31 +102,13 @@ def plan_from_scan(
     protected: frozenset[Symbol],
 ) -> MorningPlan:
     """Keep every score, select the picks and plan them in the ledger (only writes)."""
-    features, candidates = scan.features, scan.candidates
-    ledger.record_scores(
-        trading_day,
-        scan.scorer,
-        [
-            ScoreDraft(
-                candidate.symbol,
-                candidate.confidence,
-                {
-                    "gap_pct": str(row.gap_pct),
-                    "relative_volume": str(row.relative_volume),
-                    "atr_pct": str(row.atr_pct),
-                    "last_price": str(row.last_price),
-                },
-                {"reason": candidate.reason},
-            )
-            for row, candidate in zip(features, candidates, strict=True)
-        ],
-    )
+    ledger.record_scores(trading_day, scan.scorer, score_drafts(scan))
     excluded = Exclusions(
         protected=protected,
         active=frozenset(p.symbol for p in ledger.active_positions()),
         closed_today=frozenset(p.symbol for p in ledger.closed_positions(trading_day)),
     )
-    selection = select(candidates, rules, excluded)
+    selection = select(scan.candidates, rules, excluded)
     ledger.append_events(
         [EventDraft("SKIPPED", s.reason, symbol=s.symbol) for s in selection.skipped]
     )

@@ -26,6 +26,7 @@ from openbell.domain.values import OrderRef, Symbol
 from openbell.ports import Broker, Ledger, MarketData, Scorer
 from openbell.services.entries import ENTRY_OWNER, entry_ref
 from openbell.services.morning import plan_from_scan, score_the_morning
+from openbell.services.rescans import RescanRules, Rescans
 from openbell.services.sending import record_then_send, take_over_orders
 from openbell.strategy.management import day_is_done
 from openbell.strategy.schedule import DayPlan, DayTimeline
@@ -53,8 +54,10 @@ class TradingRules:
     universe: tuple[Symbol, ...] | None = None
     timing: EntryTiming = field(default_factory=EntryTiming)
     entry_grace: timedelta = timedelta(minutes=5)
-    """After the open, an entry still working this long is cancelled (a MOO that the
-    auction did not fill is normally cancelled by the venue itself)."""
+    """An entry still working this long after the open (or after it was sent, for a rescan
+    entry) is cancelled (a MOO the auction did not fill is normally cancelled by the venue)."""
+    rescans: RescanRules | None = None
+    """None: no intraday rescans."""
 
 
 def halted(ledger: Ledger) -> str | None:
@@ -81,6 +84,22 @@ class DayTrader:
         self._ledger, self._broker = ledger, broker
         self._market, self._scorer, self._rules = market, scorer, rules
         self._cancel_sent: set[OrderRef] = set()
+        self._rescans = (
+            None
+            if rules.rescans is None
+            else Rescans(
+                ledger,
+                broker,
+                market,
+                scorer,
+                rules.rescans,
+                selection=rules.selection,
+                allocation_pct=rules.allocation_pct,
+                stop_loss_pct=rules.stop_loss_pct,
+                protected=rules.protected,
+                universe=rules.universe,
+            )
+        )
 
     # --- start-up ---------------------------------------------------------------------------
     def start(self) -> list[OrderRef]:
@@ -126,6 +145,8 @@ class DayTrader:
         if not timeline.wake <= now < timeline.sleep:
             return "asleep"
         day = session.trading_day
+        if self._rescans is not None:  # even when done or halted, stale requests expire
+            self._rescans.expire(now)
         steps = self._ledger.day_steps(day)
         if SMART_SHUTDOWN in steps:
             return "done for the day: every master position hit its target"
@@ -139,8 +160,13 @@ class DayTrader:
             self._send_entries(day)
         elif now >= timeline.moo_cutoff:
             self._abandon_unsent(day)
+        if self._rescans is not None:
+            self._rescans.step(now, timeline)
         if now >= session.open + self._rules.entry_grace:
-            self._cancel_working_entries(day, "still working after the open")
+            grace = self._rules.entry_grace
+            minutes = int(grace.total_seconds() // 60)
+            why = f"still working {minutes} minutes after it was sent"
+            self._cancel_working_entries(day, why, now - grace)
         return self._wrap_up(day, now, timeline)
 
     def _morning(self, day: date, timeline: DayTimeline, now: datetime) -> None:
@@ -185,12 +211,17 @@ class DayTrader:
         for position in self._planned(day):
             self._ledger.abandon(position.position_id or 0, "not sent before the MOO cutoff")
 
-    def _cancel_working_entries(self, day: date, why: str) -> None:
+    def _cancel_working_entries(self, day: date, why: str, sent_by: datetime | None = None) -> None:
+        """Cancel the day's working entries (only those sent by ``sent_by``, if given); with
+        no ``sent_by`` (entries halted) also abandon what was planned but not sent."""
         for position in self._ledger.positions_of_day(day):
             if position.state is PositionState.PLANNED:
-                self._ledger.abandon(position.position_id or 0, f"not entered: {why}")
+                if sent_by is None:
+                    self._ledger.abandon(position.position_id or 0, f"not entered: {why}")
                 continue
             for order in self._ledger.orders(position.position_id, live_only=True):
+                if sent_by is not None and order.created_at > sent_by:
+                    continue
                 if order.role is OrderRole.ENTRY and order.order_ref not in self._cancel_sent:
                     self._cancel_sent.add(order.order_ref)
                     self._ledger.append_event(
@@ -211,4 +242,7 @@ class DayTrader:
             return "waiting for the scan"
         if now < timeline.session.open:
             return f"waiting for the open ({len(positions)} positions planned or entered)"
-        return f"trading ({sum(1 for p in positions if not p.state.is_terminal)} live positions)"
+        live = sum(1 for p in positions if not p.state.is_terminal)
+        waiting = self._rescans.waiting(day) if self._rescans is not None else 0
+        asking = f", {waiting} rescan requests waiting for approval" if waiting else ""
+        return f"trading ({live} live positions{asking})"

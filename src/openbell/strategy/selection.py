@@ -47,16 +47,20 @@ class Exclusions:
     protected: Set[Symbol] = frozenset()
     active: Set[Symbol] = frozenset()
     closed_today: Set[Symbol] = frozenset()
+    proposed: Set[Symbol] = frozenset()
+    """Already proposed today by a rescan (whatever the person decided)."""
 
 
 def _why_not(candidate: Candidate, rules: SelectionRules, excluded: Exclusions) -> str | None:
     symbol, price = candidate.symbol, candidate.reference_price.value
-    if symbol in excluded.protected:
-        return "protected symbol"
-    if symbol in excluded.active:
-        return "already held"
-    if symbol in excluded.closed_today:
-        return "closed earlier today: no re-entry"
+    for names, reason in (
+        (excluded.protected, "protected symbol"),
+        (excluded.active, "already held"),
+        (excluded.closed_today, "closed earlier today: no re-entry"),
+        (excluded.proposed, "already proposed today"),
+    ):
+        if symbol in names:
+            return reason
     if not rules.min_price <= price <= rules.max_price:
         return f"price {price} outside {rules.min_price}-{rules.max_price}"
     if target_pct_for(candidate.confidence, rules.tiers) is None:

@@ -36,3 +36,20 @@ def shares_per_pick(
         return []
     per_pick_pct = min(allocation_pct, _HUNDRED / len(prices))
     return [shares_for_allocation(equity, per_pick_pct, price) for price in prices]
+
+
+def shares_within_equity(
+    equity: Money, allocation_pct: Decimal, reference_price: Price, committed: Decimal
+) -> Quantity | None:
+    """Shares for one more position: ``allocation_pct`` % of ``equity``, but never more than
+    what ``committed`` (the cost of what is already held) leaves of the equity.
+
+    Return None when that buys no share.
+    """
+    if equity.amount <= 0:
+        return None
+    free_pct = _HUNDRED * (equity.amount - committed) / equity.amount
+    budget_pct = min(allocation_pct, free_pct)
+    if budget_pct <= 0:
+        return None
+    return shares_for_allocation(equity, budget_pct, reference_price)
