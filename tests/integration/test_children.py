@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from openbell.domain.errors import Conflict, InvalidValue
+from openbell.domain.errors import Conflict, InvalidValue, RetryLater
 from openbell.runtime.children import (
     CUT_MARK,
     MAX_LINE_BYTES,
@@ -431,3 +431,44 @@ def test_parse_line_never_raises(line: str, tmp_path: Path) -> None:
 def test_prefix_labels_every_line() -> None:
     assert prefix("day-trader", "hello") == "day-trader  | hello"
     assert prefix("gateway", "a\nb", width=8) == "gateway | a\ngateway | b"
+
+
+# --- an environment computed at each start ------------------------------------------------
+
+
+def test_fresh_env_is_computed_again_at_every_start_over_the_fixed_env(tmp_path: Path) -> None:
+    """A restart gets the variables as they are then: a child restarted for new code gets
+    the new code's bytecode cache, not the one computed when the supervisor started."""
+    caches: list[Path] = []
+
+    def bytecode_env() -> dict[str, str]:
+        caches.append(tmp_path / f"cache-{len(caches) + 1}")
+        return {"PYTHONPYCACHEPREFIX": str(caches[-1]), "OPENBELL_A": "fresh"}
+
+    script = (
+        "import os, sys\nprint(sys.pycache_prefix, *(os.environ[f'OPENBELL_{n}'] for n in 'AB'))\n"
+    )
+    env = {**os.environ, "OPENBELL_A": "fixed", "OPENBELL_B": "fixed"}
+    lines = Lines()
+    spec = ChildSpec("day-trader", (sys.executable, "-c", script), env, fresh_env=bytecode_env)
+    child = Child(spec, lines)
+    for _ in range(2):
+        child.start()
+        _wait_until(lambda: not child.running)
+        assert child.stop() == 0
+    assert lines.texts == [
+        f"{tmp_path / 'cache-1'} fresh fixed",
+        f"{tmp_path / 'cache-2'} fresh fixed",
+    ]
+    assert env["OPENBELL_A"] == "fixed"  # the spec's own environment is left as it was
+
+
+def test_a_fresh_env_that_cannot_be_read_is_retried_later() -> None:
+    def unreadable() -> dict[str, str]:
+        raise FileNotFoundError("openbell/runtime/run.py vanished during an install")
+
+    spec = ChildSpec("day-trader", (sys.executable, "-c", "pass"), {}, fresh_env=unreadable)
+    child = Child(spec, Lines())
+    with pytest.raises(RetryLater, match=r"environment of child day-trader: .* during an install"):
+        child.start()
+    assert (child.pid, child.running) == (None, False)

@@ -17,7 +17,7 @@ from openbell.domain.records import LedgerEvent
 from openbell.domain.sessions import NEW_YORK
 from openbell.runtime.bots import StopFlag
 from openbell.runtime.supervisor import DAY_TRADER, EXIT_MANAGER, GATEWAY, Phase, Supervisor, Timing
-from openbell.runtime.version import installed_code
+from openbell.runtime.version import CodeVersion, installed_code
 
 TRADING_DAY, THANKSGIVING, HALF_DAY = date(2016, 11, 23), date(2016, 11, 24), date(2016, 11, 25)
 PLAN = Settings().day_plan()
@@ -269,3 +269,30 @@ def test_run_past_until_stops_every_child(tmp_path: Path, calendar: ExchangeCale
     assert "supervisor: the last session of this run is over" in rig.said
     (beat,) = rig.ledger.heartbeats()
     assert beat.status == "stopped" and "the run is over" in beat.detail
+
+
+def test_sources_unreadable_mid_install_are_compared_at_the_next_check(
+    tmp_path: Path, calendar: ExchangeCalendar
+) -> None:
+    rig = Rig(tmp_path, calendar, at(TRADING_DAY, 11, 0))
+    old, new = CodeVersion("0.0.1", None, "old"), CodeVersion("0.0.2", None, "new")
+    # an install replacing the files: one hash of the sources fails on a vanished file
+    answers: list[CodeVersion | OSError] = [old, FileNotFoundError("openbell/ports.py"), new]
+
+    def installed() -> CodeVersion:
+        answer = answers.pop(0)
+        if isinstance(answer, OSError):
+            raise answer
+        return answer
+
+    deps = (rig.clock, rig.calendar, rig.ledger, PLAN, rig.children, rig.timing)
+    sup = Supervisor(*deps, StopFlag(), say=rig.said.append, wall=rig.wall, installed=installed)
+    rig.tick(sup)
+    rig.bot_ledger(DAY_TRADER, str(old)).beat("running", "old code")
+    rig.tick(sup, at(TRADING_DAY, 11, 1))
+    assert not rig.events("CODE_CHANGED") and rig.starts(DAY_TRADER) == 1
+    rig.tick(sup, at(TRADING_DAY, 11, 2))
+    (changed,) = rig.events("CODE_CHANGED")
+    assert changed.data["process"] == DAY_TRADER and changed.message.endswith(str(new))
+    assert rig.starts(DAY_TRADER) == 2 and rig.children[DAY_TRADER].running
+    assert answers == []

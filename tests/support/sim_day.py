@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -63,6 +63,19 @@ class SimRun:
         clock = ManualClock(datetime(2000, 1, 1, tzinfo=UTC))
         return SqliteLedger.open(self.ledger_path, clock, process="test")
 
+    def ledger_ready(self) -> bool:
+        """Whether the supervisor has switched the new ledger file to WAL mode.
+
+        Until then, a second process opening the file can make the supervisor's (or its own)
+        switch to WAL fail at once with "database is locked": SQLite does not wait there.
+        """
+        try:
+            with self.ledger_path.open("rb") as file:
+                header = file.read(20)
+        except FileNotFoundError:
+            return False
+        return header[18:20] == b"\x02\x02"  # the read and write format versions: 2 is WAL
+
     def wait_for(
         self, what: str, check: Callable[[SqliteLedger], bool], timeout_s: float = 90
     ) -> None:
@@ -71,7 +84,7 @@ class SimRun:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"the run ended before {what}:\n{self.output()}")
-            if self.ledger_path.exists():
+            if self.ledger_ready():
                 ledger = self.ledger()
                 try:
                     if check(ledger):
@@ -101,14 +114,25 @@ class SimRun:
 
 @contextmanager
 def sim_run(
-    workdir: Path, day: date, config: str, speed: float = 600, extra: tuple[str, ...] = ()
+    workdir: Path,
+    day: date,
+    config: str,
+    speed: float = 600,
+    extra: tuple[str, ...] = (),
+    *,
+    extra_env: Mapping[str, str] | None = None,
+    days: int = 1,
 ) -> Iterator[SimRun]:
-    """Start ``openbell run --mode sim --day DAY --days 1`` in ``workdir``; always clean up."""
+    """Start ``openbell run --mode sim --day DAY --days DAYS`` in ``workdir``; always clean up.
+
+    ``extra_env`` adds to (or overrides) the run's environment, e.g. ``PYTHONPATH``.
+    """
     (workdir / "openbell.toml").write_text(FAST_RUNTIME + config, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENBELL")}
     env["COLUMNS"] = "200"
+    env.update(extra_env or {})
     argv = [sys.executable, "-m", "openbell", "run", "--mode", "sim", "--day", day.isoformat()]
-    argv += ["--days", "1", "--speed", str(speed), *extra]
+    argv += ["--days", str(days), "--speed", str(speed), *extra]
     with (workdir / "run.out").open("w", encoding="utf-8") as out:  # never a full pipe
         process = subprocess.Popen(
             argv, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True

@@ -51,6 +51,9 @@ class ChildSpec:
     env: Mapping[str, str]
     """The complete environment of the child; nothing is inherited from the supervisor."""
     cwd: Path | None = None
+    fresh_env: Callable[[], Mapping[str, str]] | None = None
+    """Variables computed again at every start and laid over ``env`` (e.g. the bytecode cache
+    of the code installed at that moment, which a restart for new code must not inherit)."""
 
 
 class Child:
@@ -95,7 +98,8 @@ class Child:
         What is left of a previous run (its process group, its reader) is cleaned up first.
         Raise :class:`Conflict` if the process is running, :class:`InvalidValue` if the program
         or the working directory cannot be used and :class:`RetryLater` if the system could
-        not start it for a transient reason (no memory, too many processes).
+        not start it for a transient reason (no memory, too many processes, ``fresh_env``
+        failing to read a file).
         """
         if self.running:
             raise Conflict(f"child {self.spec.name} is already running as pid {self.pid}")
@@ -139,11 +143,12 @@ class Child:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         spec = self.spec
+        env = self._environment()
         try:
             # The argv comes from the composition root, never from outside input.
             return subprocess.Popen(  # noqa: S603
                 spec.argv,
-                env=spec.env,
+                env=env,
                 cwd=spec.cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
@@ -159,6 +164,17 @@ class Child:
         except OSError as exc:
             raise RetryLater(
                 f"could not start child {spec.name} ({list(spec.argv)}): {exc}"
+            ) from exc
+
+    def _environment(self) -> Mapping[str, str]:
+        spec = self.spec
+        if spec.fresh_env is None:
+            return spec.env
+        try:
+            return {**spec.env, **spec.fresh_env()}
+        except OSError as exc:  # e.g. a source file removed while an install replaces it
+            raise RetryLater(
+                f"could not compute the environment of child {spec.name}: {exc}"
             ) from exc
 
     def _poll(self) -> int | None:

@@ -4,11 +4,16 @@ The gateway replays one session at a time on a sim clock and moves on to the nex
 when the previous one's extended hours are over. The clock is the shared simulation clock
 when ``OPENBELL_SIM_ANCHOR`` is set (so the bots and the gateway agree on the time); else the
 gateway starts its own at ``start`` on ``day`` and runs ``speed`` times faster than the wall.
+Started by the supervisor (``OPENBELL_SUPERVISOR_PID`` set), it stops once the supervisor is
+gone, like the bots.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -22,11 +27,15 @@ from openbell.config.settings import Settings
 from openbell.domain.errors import InvalidValue
 from openbell.domain.sessions import RelativeTime, Session
 from openbell.ports import Calendar, Clock
+from openbell.runtime.bots import SUPERVISOR_PID_ENV, StopFlag
 from openbell.venue.tws.account import Holding
 from openbell.venue.tws.faults import Fault
 from openbell.venue.tws.gateway import GatewayConfig, TwsGateway
 
 DEFAULT_START = RelativeTime.parse("open - 90m")
+_ORPHAN_CHECK_S = 0.5
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -72,8 +81,12 @@ def build_gateway(
     calendar: Calendar,
     environ: Mapping[str, str] | None = None,
 ) -> tuple[TwsGateway, Session]:
-    """The gateway with its first day loaded and its faults scheduled."""
+    """The gateway with its first day loaded and its faults scheduled.
+
+    With ``OPENBELL_SUPERVISOR_PID`` in the environment, also :func:`stop_when_orphaned`.
+    """
     env = os.environ if environ is None else environ
+    stop_when_orphaned(env)
     source, universe = open_source(request.data, settings, calendar)
     symbols = _symbols(request.symbols, universe)
     clock, session = _clock_and_session(request, calendar, env)
@@ -96,6 +109,30 @@ def build_gateway(
     gateway.load_day(session, bars)
     gateway.faults = [Fault.parse(text, session.trading_day) for text in request.faults]
     return gateway, session
+
+
+def stop_when_orphaned(environ: Mapping[str, str]) -> threading.Thread | None:
+    """Send this process SIGTERM once the supervisor named in ``OPENBELL_SUPERVISOR_PID`` is
+    gone; return the thread that watches (None when no supervisor is named).
+
+    SIGTERM is how the supervisor itself stops the gateway (a clean close). A supervisor killed
+    with SIGKILL stops nothing, and the gateway runs in its own session: without this it would
+    keep its port and go on replaying with nobody left to stop it.
+    """
+    parent = environ.get(SUPERVISOR_PID_ENV, "")
+    if not parent.isdigit():
+        return None
+    supervisor = StopFlag(int(parent))
+
+    def watch() -> None:
+        while not supervisor.wait(_ORPHAN_CHECK_S):
+            pass
+        log.warning("stopping: %s", supervisor.reason)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    watcher = threading.Thread(target=watch, name="openbell-supervisor-watch", daemon=True)
+    watcher.start()
+    return watcher
 
 
 def _symbols(wanted: tuple[str, ...] | None, universe: Sequence[str]) -> list[str]:

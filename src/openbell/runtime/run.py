@@ -2,8 +2,10 @@
 
 In sim mode the supervisor picks a free loopback port for the simulated gateway, anchors one
 accelerated clock (``OPENBELL_SIM_ANCHOR``) that the gateway and both bots read, and points
-the bots at the gateway's simulated paper account. In paper and live mode the bots connect
-to the IB Gateway or TWS the settings name, on the wall clock.
+the bots at the gateway's simulated paper account. The clock runs at ``sim.speed`` while the
+bots are awake (each session's wake to its sleep) and at ``sim.asleep_speed`` in between, so
+nights, weekends and holidays pass quickly. In paper and live mode the bots connect to the
+IB Gateway or TWS the settings name, on the wall clock.
 """
 
 from __future__ import annotations
@@ -12,12 +14,19 @@ import os
 import socket
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
-from openbell.adapters.clock import SIM_ANCHOR_ENV, SimAnchor, SimClock, SystemClock, utc_now
+from openbell.adapters.clock import (
+    SIM_ANCHOR_ENV,
+    SimAnchor,
+    SimClock,
+    SpeedChange,
+    SystemClock,
+    utc_now,
+)
 from openbell.config import LoadedSettings, Settings
 from openbell.domain.sessions import NEW_YORK, Session
 from openbell.ports import Calendar, Clock
@@ -28,6 +37,14 @@ from openbell.runtime.guard import Mode, check_mode
 from openbell.runtime.logs import RedactSecrets, secret_values
 from openbell.runtime.supervisor import DAY_TRADER, EXIT_MANAGER, GATEWAY, Supervisor, Timing
 from openbell.runtime.version import bytecode_dir, installed_code
+from openbell.strategy.schedule import DayTimeline
+
+SPEED_PLAN_SESSIONS = 30
+"""Sim: without ``--days``, the sessions whose wake and sleep the clock's speed follows."""
+MAX_SPEED_PLAN_SESSIONS = 260
+"""Sim: at most this many sessions (about a year) of speed changes go into the anchor, so
+``OPENBELL_SIM_ANCHOR`` stays under 20 kB however large ``--days`` is. After the last planned
+session's wake the clock keeps the awake speed (see :func:`sim_speed_plan`)."""
 
 
 @dataclass(frozen=True)
@@ -35,10 +52,13 @@ class RunOptions:
     mode: Mode
     config_file: Path | None = None
     day: date | None = None
-    """Sim: the first session to replay (default: the next session by the wall clock)."""
+    """Sim: the first session to replay (default: the next session by the wall clock). A day
+    the exchange is closed starts the clock at its 00:00 New York time, asleep; the first
+    session is then the next one."""
     days: int | None = None
     """Stop after this many sessions (default: run until stopped)."""
     speed: float | None = None
+    """Sim: the clock's speed while the bots are awake (default ``sim.speed``)."""
     live: bool = False
     typed_account: str = ""
 
@@ -59,6 +79,20 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def bytecode_root() -> Path:
+    """Where the children's bytecode caches live: the user's cache directory
+    (``$XDG_CACHE_HOME``, else ``~/.cache``), so each code version compiles once per machine."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).resolve() / "openbell" / "pycache"
+
+
+def bytecode_env() -> dict[str, str]:
+    """The ``PYTHONPYCACHEPREFIX`` of a child starting now: the bytecode cache of the code
+    installed now. Read at every start, so a child restarted to run new code never compiles
+    into (or loads from) the cache of the code it replaces."""
+    return {"PYTHONPYCACHEPREFIX": str(bytecode_dir(bytecode_root(), installed_code()))}
+
+
 def plan_run(settings: Settings, options: RunOptions, calendar: Calendar) -> RunPlan:
     """The clock, the children's environment, and when the run ends."""
     broker = settings.broker
@@ -71,23 +105,17 @@ def plan_run(settings: Settings, options: RunOptions, calendar: Calendar) -> Run
         typed_account=options.typed_account,
         live_opt_in=broker.live_opt_in,
     )
-    env = dict(os.environ)
+    # The children keep bytecode in a cache of their own (``bytecode_env``); they may write
+    # it even where the user's shell disables bytecode, or every start compiles everything.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env.update({SUPERVISOR_PID_ENV: str(os.getpid()), "PYTHONUNBUFFERED": "1"})
-    env["PYTHONPYCACHEPREFIX"] = str(bytecode_dir(Path("var").resolve(), installed_code()))
     env["OPENBELL__BROKER__MODE"] = options.mode
     if options.mode != "sim":
         clock: Clock = SystemClock()
         first = calendar.upcoming_session(clock.now())
         return RunPlan(clock, env, first, _until(settings, calendar, first, options.days), None)
     sim = settings.sim
-    first = calendar.session(options.day) if options.day else calendar.upcoming_session(utc_now())
-    # The clock reaches ``sim.start`` only after the warm-up, so the gateway is listening by
-    # then even on a busy machine (at x600 one wall second is ten sim minutes).
-    anchor = SimAnchor(
-        sim_start=sim.start.resolve(first),
-        wall_start=utc_now() + timedelta(seconds=sim.warmup_s),
-        speed=options.speed or sim.speed,
-    )
+    first, anchor = _sim_anchor(settings, options, calendar)
     port = free_port()
     env.update(
         {
@@ -111,10 +139,86 @@ def _until(
 ) -> datetime | None:
     if days is None:
         return None
-    session = first
-    for _ in range(days - 1):
-        session = calendar.next_session(session.trading_day)
-    return settings.day_plan().resolve(session).sleep + timedelta(seconds=30)
+    last = _sessions(calendar, first, days)[-1]
+    return settings.day_plan().resolve(last).sleep + timedelta(seconds=30)
+
+
+def _sessions(calendar: Calendar, first: Session, count: int) -> list[Session]:
+    """``first`` and the sessions after it, ``count`` in all."""
+    sessions = [first]
+    while len(sessions) < count:
+        sessions.append(calendar.next_session(sessions[-1].trading_day))
+    return sessions
+
+
+def _sim_anchor(
+    settings: Settings, options: RunOptions, calendar: Calendar
+) -> tuple[Session, SimAnchor]:
+    """The first session of a sim run and the clock every process shares."""
+    first, sim_start = _sim_start(settings, calendar, options.day)
+    planned = options.days if options.days is not None else SPEED_PLAN_SESSIONS
+    sessions = _sessions(calendar, first, min(planned, MAX_SPEED_PLAN_SESSIONS))
+    speed, changes = sim_speed_plan(
+        [settings.day_plan().resolve(session) for session in sessions],
+        sim_start,
+        awake_speed=options.speed or settings.sim.speed,
+        asleep_speed=settings.sim.asleep_speed,
+    )
+    # The clock stands at ``sim_start`` through the warm-up and runs only after it, so the
+    # gateway is listening by then even on a busy machine (at x600 one wall second is ten sim
+    # minutes, at x10 000 almost three hours).
+    anchor = SimAnchor(
+        sim_start=sim_start,
+        wall_start=utc_now() + timedelta(seconds=settings.sim.warmup_s),
+        speed=speed,
+        changes=changes,
+    )
+    return first, anchor
+
+
+def _sim_start(
+    settings: Settings, calendar: Calendar, day: date | None
+) -> tuple[Session, datetime]:
+    """The first session of a sim run and the sim instant its clock starts at."""
+    if day is None:
+        first = calendar.upcoming_session(utc_now())
+    elif calendar.is_trading_day(day):
+        first = calendar.session(day)
+    else:  # a holiday or a weekend: sleep through the rest of it, fast
+        return calendar.next_session(day), datetime.combine(day, time(0), NEW_YORK)
+    return first, settings.sim.start.resolve(first)
+
+
+def sim_speed_plan(
+    timelines: Sequence[DayTimeline],
+    sim_start: datetime,
+    *,
+    awake_speed: float,
+    asleep_speed: float,
+) -> tuple[float, tuple[SpeedChange, ...]]:
+    """The sim clock's speed at ``sim_start`` and its later changes: ``awake_speed`` from
+    each timeline's wake to its sleep, ``asleep_speed`` in between (and before the first wake).
+
+    From the last timeline's wake on the clock keeps ``awake_speed`` (a run that outlives the
+    plan goes on at the pace it trades at, never faster). Overlapping wake-to-sleep windows
+    merge; a change that would not change the speed is left out.
+    """
+    windows: list[tuple[datetime, datetime]] = []
+    for timeline in timelines:
+        if windows and timeline.wake <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], max(windows[-1][1], timeline.sleep))
+        else:
+            windows.append((timeline.wake, timeline.sleep))
+    marks = [(wake, awake_speed) for wake, _ in windows]
+    marks += [(sleep, asleep_speed) for _, sleep in windows[:-1]]
+    speed: float = asleep_speed
+    changes: list[SpeedChange] = []
+    for at, new_speed in sorted(marks, key=lambda mark: mark[0]):
+        if at <= sim_start:
+            speed = new_speed  # already in force when the clock starts
+        elif new_speed != (changes[-1].speed if changes else speed):
+            changes.append(SpeedChange(at, new_speed))
+    return speed, tuple(changes)
 
 
 class Terminal:
@@ -166,7 +270,10 @@ def supervise(loaded: LoadedSettings, options: RunOptions, write: Callable[[str]
     if plan.gateway_argv is not None:
         specs = {GATEWAY: (*plan.gateway_argv, *config), **specs}
     children = {
-        name: Child(ChildSpec(name, argv, plan.env, Path.cwd()), terminal.child_line)
+        name: Child(
+            ChildSpec(name, argv, plan.env, Path.cwd(), fresh_env=bytecode_env),
+            terminal.child_line,
+        )
         for name, argv in specs.items()
     }
     stop = StopFlag()

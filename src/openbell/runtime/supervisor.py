@@ -28,7 +28,7 @@ from openbell.domain.sessions import NEW_YORK
 from openbell.ports import Calendar, Clock, Ledger
 from openbell.runtime.bots import StopFlag, session_at
 from openbell.runtime.children import Child, RestartPolicy
-from openbell.runtime.version import installed_code
+from openbell.runtime.version import CodeVersion, installed_code
 from openbell.services.trading import SMART_SHUTDOWN
 from openbell.strategy.schedule import DayPlan, DayTimeline
 
@@ -97,7 +97,9 @@ class Supervisor:
         until: datetime | None = None,
         say: Callable[[str], None] = print,
         wall: Callable[[], float] = time.monotonic,
+        installed: Callable[[], CodeVersion] = installed_code,
     ) -> None:
+        """``installed`` reads the code installed on disk now (see ``installed_code``)."""
         self._clock, self._calendar, self._ledger, self._plan = clock, calendar, ledger, plan
         self._timing, self._stop, self._until, self._say, self._wall = (
             timing,
@@ -115,12 +117,13 @@ class Supervisor:
             )
             for name, child in children.items()
         }
+        self._installed = installed
         self._state = _State()
 
     # --- the loop ---------------------------------------------------------------------------
     def run(self) -> int:
         """Supervise until stopped (or past ``until``); stop every child; return 0."""
-        self._say(f"supervisor: running {installed_code()}")
+        self._say(f"supervisor: running {self._installed()}")
         try:
             while not self._stop.is_set():
                 if self._until is not None and self._clock.now() >= self._until:
@@ -214,6 +217,9 @@ class Supervisor:
         tracked.beat_seen, tracked.beat_changed_at = None, self._wall()
         tracked.code_reported = ""  # until the new process writes its own heartbeat
         self._say(f"supervisor: started {name} (pid {tracked.child.pid})")
+        self._ledger.append_event(
+            "START", f"started {name}", data={"process": name, "pid": tracked.child.pid}
+        )
 
     def _stop_child(self, name: str, tracked: _Tracked, why: str) -> None:
         self._say(f"supervisor: stopping {name}: {why}")
@@ -234,7 +240,7 @@ class Supervisor:
         interval = self._timing.check_awake_s if phase.awake else self._timing.check_asleep_s
         self._state.next_check = self._wall() + interval
         beats = {b.process: b for b in self._ledger.heartbeats()}
-        installed = str(installed_code())
+        installed = self._installed_now()
         for name, tracked in self._tracked.items():
             if name not in BOTS or not tracked.child.running:
                 continue
@@ -262,9 +268,17 @@ class Supervisor:
         self._start(name, tracked)
         return True
 
+    def _installed_now(self) -> str:
+        """The installed code; "" while it cannot be read (an install moving files)."""
+        try:
+            return str(self._installed())
+        except OSError as exc:
+            log.warning("cannot read the installed code (%s): comparing at the next check", exc)
+            return ""
+
     def _check_code(self, name: str, tracked: _Tracked, installed: str, phase: Phase) -> None:
         running = tracked.code_reported
-        if not running or running == installed:
+        if not running or not installed or running == installed:
             return
         key = f"{name}:{running}->{installed}"
         if key not in self._state.code_warned:

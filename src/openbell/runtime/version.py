@@ -92,6 +92,6 @@ def running_code() -> CodeVersion:
     return installed_code()
 
 
-def bytecode_dir(var: Path, code: CodeVersion) -> Path:
+def bytecode_dir(root: Path, code: CodeVersion) -> Path:
     """A bytecode cache only these sources use (``PYTHONPYCACHEPREFIX`` of the children)."""
-    return var / "pycache" / code.source_hash
+    return root / code.source_hash
