@@ -126,8 +126,7 @@ def _check_the_ground_truth(run: SimRun) -> None:
         assert len(positions) == 2 and all(p.state.is_terminal for p in positions)
         assert ledger.active_positions() == []
         ledger_pnl = sum((p.realized_pnl.amount for p in positions), Decimal(0))
-        # the ledger keeps prices to 4 places, the venue's slipped fill prices have 6
-        assert abs(ledger_pnl - pnl_of(executions)) <= Decimal("0.01")
+        assert ledger_pnl.quantize(Decimal("0.01")) == pnl_of(executions)  # to the cent
     finally:
         ledger.close()
     assert {s: n for s, n in net_shares(executions).items() if n} == {}

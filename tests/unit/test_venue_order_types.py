@@ -181,8 +181,8 @@ def test_slippage_worsens_market_and_stop_fills_but_never_limit_fills() -> None:
     venue.submit(order(2, STP, SELL, stop_price=10.0), ny("09:30:30"))
     venue.submit(order(3, LMT, limit_price=10.15), ny("09:30:30"))
     fills = {f.order_id: f.price for f in only(venue.advance_to(ny("10:00")), Fill)}
-    assert fills[1] == pytest.approx(10.3 * 1.0002)
-    assert fills[2] == pytest.approx(9.5 * 0.9998)
+    assert fills[1] == 10.3021  # 10.3 * 1.0002 = 10.30206, on the 0.0001 grid
+    assert fills[2] == 9.4981  # 9.5 * 0.9998 = 9.4981
     assert fills[3] == 10.15
 
 

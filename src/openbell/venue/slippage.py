@@ -16,7 +16,9 @@ from typing import Protocol
 from openbell.domain.enums import Side
 from openbell.domain.errors import InvalidValue
 
-__all__ = ["FillKind", "FixedBps", "NoSlippage", "SlippageModel"]
+__all__ = ["PRICE_DECIMALS", "FillKind", "FixedBps", "NoSlippage", "SlippageModel"]
+
+PRICE_DECIMALS = 4
 
 
 class FillKind(StrEnum):
@@ -61,4 +63,7 @@ class FixedBps:
         if kind is FillKind.LIMIT or (kind is FillKind.AUCTION and not self.on_auction):
             return reference
         shift = reference * self.bps / 10_000
-        return reference + shift if action is Side.BUY else reference - shift
+        price = reference + shift if action is Side.BUY else reference - shift
+        # IB reports executions on a 0.0001 grid at most; so does the ledger. A finer price
+        # would make the ledger's P&L differ from the execution's by a rounding cent.
+        return round(price, PRICE_DECIMALS)
