@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from stepping import run_minutes
 
 from openbell.adapters.calendar import ExchangeCalendar
 from openbell.adapters.clock import ManualClock
@@ -21,10 +22,8 @@ from openbell.adapters.sqlite.ledger import SqliteLedger
 from openbell.backtest.sim_broker import SimBroker
 from openbell.bars.frame import DayBars, to_ns
 from openbell.config import Settings
-from openbell.domain.broker import BrokerEvent
 from openbell.domain.candidates import Candidate, PremarketFeatures
 from openbell.domain.enums import ExitReason, OrderRole, PositionState
-from openbell.domain.errors import NotFound
 from openbell.domain.sessions import NEW_YORK
 from openbell.domain.values import Confidence, Money, Price, Symbol
 from openbell.services.exit_desk import LIQUIDATE_TODAY, ExitDesk
@@ -94,24 +93,7 @@ class Day:
         self.desk = ExitDesk(self.ledger, ExitManager(self.ledger, self.broker), plan)
 
     def run_until(self, end: datetime) -> None:
-        while self.clock.now() < end:
-            now = self.clock.set(self.clock.now() + timedelta(minutes=1))
-            self.broker.advance_to(now)
-            self._route(self.broker.events())
-            self.trader.step(now, self.session)
-            self.desk.step(now, self.session)
-            self._route(self.broker.events())
-
-    def _route(self, events: Sequence[BrokerEvent]) -> None:
-        for event in events:
-            try:
-                role = self.ledger.order(event.order_ref).role
-            except NotFound:
-                continue
-            if role is OrderRole.ENTRY:
-                self.trader.apply([event])
-            else:
-                self.desk.apply([event], self.session.trading_day)
+        run_minutes(self, end)
 
     def at(self, hhmm: str) -> datetime:
         return datetime.combine(self.session.trading_day, time.fromisoformat(hhmm), NEW_YORK)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from stepping import run_minutes
 
 from openbell.adapters.calendar import ExchangeCalendar
 from openbell.adapters.clock import ManualClock
@@ -21,7 +22,6 @@ from openbell.adapters.sqlite.ledger import SqliteLedger
 from openbell.backtest.sim_broker import SimBroker
 from openbell.bars.frame import DayBars, to_ns
 from openbell.config import Settings
-from openbell.domain.broker import BrokerEvent
 from openbell.domain.candidates import Candidate, PremarketFeatures
 from openbell.domain.enums import (
     OrderRole,
@@ -30,7 +30,7 @@ from openbell.domain.enums import (
     PositionState,
     TimeInForce,
 )
-from openbell.domain.errors import Conflict, NotFound
+from openbell.domain.errors import Conflict
 from openbell.domain.records import OrderRecord
 from openbell.domain.sessions import NEW_YORK
 from openbell.domain.values import Confidence, Money, Price, Symbol
@@ -127,25 +127,7 @@ class Day:
         return DayTrader(self.ledger, self.broker, market, ConfidentScorer(), self.rules)
 
     def run_until(self, hhmm: str) -> None:
-        end = self.at(hhmm)
-        while self.clock.now() < end:
-            now = self.clock.set(self.clock.now() + timedelta(minutes=1))
-            self.broker.advance_to(now)
-            self._route(self.broker.events())
-            self.trader.step(now, self.session)
-            self.desk.step(now, self.session)
-            self._route(self.broker.events())
-
-    def _route(self, events: Sequence[BrokerEvent]) -> None:
-        for event in events:
-            try:
-                role = self.ledger.order(event.order_ref).role
-            except NotFound:
-                continue
-            if role is OrderRole.ENTRY:
-                self.trader.apply([event])
-            else:
-                self.desk.apply([event], DAY)
+        run_minutes(self, self.at(hhmm))
 
     def at(self, hhmm: str) -> datetime:
         return datetime.combine(DAY, time.fromisoformat(hhmm), NEW_YORK)

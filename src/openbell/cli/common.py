@@ -98,3 +98,13 @@ def parse_day(raw: str | None) -> date | None:
         return date.fromisoformat(raw)
     except ValueError:
         raise typer.BadParameter(f"expected a date YYYY-MM-DD, found {raw!r}") from None
+
+
+def confirm(question: str, yes: bool) -> None:
+    """Ask ``question`` unless ``yes``; refuse (nothing changed) without a terminal or a yes."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise RefusedInput(f"{question} needs confirmation: run it in a terminal or pass --yes")
+    if not typer.confirm(question):
+        raise RefusedInput("not confirmed; nothing was changed")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from openbell.adapters.clock import SIM_ANCHOR_ENV
 from openbell.cli.common import ConfigOption, console, parse_day, reported
 from openbell.domain.sessions import NEW_YORK, RelativeTime
 from openbell.runtime import compose
@@ -75,14 +77,15 @@ def gateway(
         )
         server, session = build_gateway(request, settings, compose.build_calendar())
 
+        pace = "on the shared sim clock" if SIM_ANCHOR_ENV in os.environ else f"at x{speed:g}"
+
         async def serve() -> None:
             chosen = await server.start(host, port, allow_remote)
             now = server.clock.now().astimezone(NEW_YORK)
             out.print(
                 f"openbell gateway listening on {host}:{chosen} "
                 f"(server version 178, account {account}); replaying {session.trading_day}, "
-                f"{len(server.market.bars)} symbols, sim time {now:%Y-%m-%d %H:%M:%S} at "
-                f"x{speed:g}",
+                f"{len(server.market.bars)} symbols, sim time {now:%Y-%m-%d %H:%M:%S} {pace}",
                 highlight=False,
             )
             stopped = asyncio.Event()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -19,6 +18,7 @@ from openbell.cli.common import (
     Format,
     FormatOption,
     YesOption,
+    confirm,
     console,
     parse_day,
     render,
@@ -28,7 +28,6 @@ from openbell.cli.common import (
 from openbell.cli.data import data_app
 from openbell.cli.gateway import gateway
 from openbell.config import load_settings, masked_view
-from openbell.domain.errors import RefusedInput
 from openbell.domain.records import LedgerEvent
 from openbell.domain.sessions import NEW_YORK
 from openbell.domain.values import Price, Quantity, Symbol, to_decimal
@@ -160,15 +159,6 @@ def positions(
             render(out, rows, ("view", *COLUMNS), fmt, "positions")
 
 
-def _confirm(question: str, yes: bool) -> None:
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise RefusedInput(f"{question} needs confirmation: run it in a terminal or pass --yes")
-    if not typer.confirm(question):
-        raise RefusedInput("not confirmed; nothing was changed")
-
-
 @positions_app.command("adopt")
 def positions_adopt(
     symbol: Annotated[str, typer.Argument(help="ticker, e.g. AAPL")],
@@ -187,7 +177,7 @@ def positions_adopt(
         clock = compose.build_clock()
         day = compose.build_calendar().upcoming_session(clock.now()).trading_day
         ledger = compose.open_ledger(settings, clock, process="cli")
-        _confirm(f"Adopt {shares} {ticker} @ {cost} into the ledger for {day}?", yes)
+        confirm(f"Adopt {shares} {ticker} @ {cost} into the ledger for {day}?", yes)
         adopted = ledger.adopt(ticker, shares, cost, reason, day)
         out.print(f"adopted {ticker}: position {adopted.position_id}, {shares} @ {cost}")
 
@@ -205,7 +195,7 @@ def positions_release(
         ticker = Symbol(symbol)
         settings = compose.settings_from_environment(config).settings
         ledger = compose.open_ledger(settings, compose.build_clock(), process="cli")
-        _confirm(f"Release {ticker} from openbell's management?", yes)
+        confirm(f"Release {ticker} from openbell's management?", yes)
         released = ledger.release(ticker, reason)
         out.print(
             f"released {ticker}: position {released.position_id}, {released.held_quantity} shares"

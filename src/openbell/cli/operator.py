@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -23,7 +22,7 @@ from rich.console import Console
 
 from openbell.adapters.calendar import ExchangeCalendar
 from openbell.adapters.clock import SystemClock
-from openbell.cli.common import ConfigOption, Format, YesOption, console, render, reported
+from openbell.cli.common import ConfigOption, Format, YesOption, confirm, console, render, reported
 from openbell.config import Settings
 from openbell.domain.errors import OpenbellError, RefusedInput, RetryLater, StopAndAlert
 from openbell.domain.positions import Position
@@ -109,7 +108,7 @@ def liquidate(
             held = _show(desk, kind)
             if not held:
                 return
-            _confirm(f"Sell every share of these {len(held)} positions at market?", yes)
+            confirm(f"Sell every share of these {len(held)} positions at market?", yes)
             _liquidate(desk, kind, reason, wait_s)
 
 
@@ -123,7 +122,7 @@ def kill(
     with reported(), _opened(config) as desk:
         held = _show(desk, LIQUIDATE_MANAGED)
         sell = f" and sell every share of {len(held)} managed positions" if held else ""
-        _confirm(f"Turn on the kill switch{sell}?", yes)
+        confirm(f"Turn on the kill switch{sell}?", yes)
         desk.ledger.set_control("kill_switch", True, reason)
         desk.out.print(
             f"kill switch on ({reason}): the day-trader sends no entry and cancels its "
@@ -154,7 +153,7 @@ def resume(
                 highlight=False,
             )
         names = " and ".join(c.name for c in on)
-        _confirm(f"Turn off {names}? New entries may be sent again", yes)
+        confirm(f"Turn off {names}? New entries may be sent again", yes)
         for control in on:
             desk.ledger.set_control(control.name, False, reason)
             desk.out.print(f"{control.name} off", highlight=False)
@@ -186,15 +185,6 @@ def _show(desk: _Desk, kind: str) -> list[Position]:
     rows = [position_row(p) for p in held]
     render(desk.out, rows, FLATTEN_COLUMNS, Format.table, f"to flatten: {what}")
     return held
-
-
-def _confirm(question: str, yes: bool) -> None:
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise RefusedInput(f"{question} needs confirmation: run it in a terminal or pass --yes")
-    if not typer.confirm(question):
-        raise RefusedInput("not confirmed; nothing was changed")
 
 
 def _liquidate(desk: _Desk, kind: str, reason: str, wait_s: float) -> None:
