@@ -14,16 +14,10 @@ from __future__ import annotations
 import os
 import shutil
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 from pathlib import Path
 
 from sim_day import (
-    SimRun,
-    duplicated,
-    executions_at_gateway,
-    net_shares,
-    orders_at_gateway,
-    pnl_of,
+    check_against_the_gateway,
     sim_run,
 )
 
@@ -86,25 +80,6 @@ def _environment(pid: int) -> dict[str, str]:
     return {name: value for name, _, value in pairs}
 
 
-def _check_the_day(run: SimRun) -> None:
-    """Nothing sent twice, each execution booked once, every position over and flat."""
-    orders, executions = orders_at_gateway(run), executions_at_gateway(run)
-    assert orders, "no order reached the gateway"
-    assert duplicated([str(o["order_ref"]) for o in orders]) == [], "an order was sent twice"
-    ledger = run.ledger()
-    try:
-        booked = sorted(f.execution_id for f in ledger.fills())
-        assert booked == sorted(str(e["exec_id"]) for e in executions)
-        positions = ledger.positions_of_day(DAY)
-        assert positions and all(p.state.is_terminal for p in positions)
-        assert ledger.active_positions() == []
-        ledger_pnl = sum((p.realized_pnl.amount for p in positions), Decimal(0))
-        assert ledger_pnl.quantize(Decimal("0.01")) == pnl_of(executions)
-    finally:
-        ledger.close()
-    assert {s: n for s, n in net_shares(executions).items() if n} == {}
-
-
 def test_changed_code_is_reported_and_the_bots_restart_on_it_at_a_safe_point(
     tmp_path: Path,
 ) -> None:
@@ -160,4 +135,4 @@ def test_changed_code_is_reported_and_the_bots_restart_on_it_at_a_safe_point(
     for bot in BOTS:
         assert f"WARNING {bot} runs code {__version__}+src{first}" in out
         assert f"restarting {bot} to run the installed code {__version__}+src{second}" in out
-    _check_the_day(run)
+    check_against_the_gateway(run, (DAY,))

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from openbell.adapters.clock import ManualClock
 from openbell.adapters.sqlite.ledger import SqliteLedger
+from openbell.domain.positions import Position
 from openbell.venue.tws.journal import read_journal
 
 FAST_RUNTIME = """
@@ -181,3 +182,27 @@ def pnl_of(executions: list[dict[str, object]]) -> Decimal:
 
 def duplicated(values: list[str]) -> list[str]:
     return [v for v, n in Counter(values).items() if n > 1]
+
+
+def check_against_the_gateway(run: SimRun, days: tuple[date, ...]) -> list[Position]:
+    """What every sim run must end with, checked against the gateway's own record: no order
+    sent twice, each execution booked exactly once, every position of ``days`` over, the
+    ledger's P&L equal to the executions' to the cent, and every share bought sold again.
+    Return the positions of ``days`` for the caller's own checks."""
+    orders, executions = orders_at_gateway(run), executions_at_gateway(run)
+    assert orders, "no order reached the gateway"
+    assert duplicated([str(o["order_ref"]) for o in orders]) == [], "an order was sent twice"
+    ledger = run.ledger()
+    try:
+        booked = sorted(f.execution_id for f in ledger.fills())
+        assert booked == sorted(str(e["exec_id"]) for e in executions)  # each exactly once
+        positions = [p for day in days for p in ledger.positions_of_day(day)]
+        assert positions and all(p.state.is_terminal for p in positions)
+        assert ledger.active_positions() == []
+        ledger_pnl = sum((p.realized_pnl.amount for p in positions), Decimal(0))
+        assert ledger_pnl.quantize(Decimal("0.01")) == pnl_of(executions)
+    finally:
+        ledger.close()
+    # only the outside holdings remain
+    assert {s: n for s, n in net_shares(executions).items() if n} == {}
+    return positions
