@@ -58,3 +58,13 @@ def test_the_scan_on_a_split_day_sees_no_phantom_gap(tmp_path: Path) -> None:
         date(2014, 6, 6), datetime.combine(date(2014, 6, 6), time(8, 30), NEW_YORK)
     )
     assert before.previous_close.value > 600  # before the split, prices stay as they were
+
+
+@needs_data
+def test_an_import_limited_to_some_symbols_keeps_their_splits(tmp_path: Path) -> None:
+    store = BarStore(tmp_path)
+    import_path(USA / "daily" / "aapl.zip", store, symbols=["AAPL"])
+    assert Split("AAPL", date(2014, 6, 6), 7.0) in store.splits("AAPL")
+    other = BarStore(tmp_path / "other")
+    import_path(USA / "daily" / "aapl.zip", other, symbols=["MSFT"])
+    assert tuple(other.splits("AAPL")) == ()

@@ -14,7 +14,7 @@ import re
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
@@ -220,11 +220,11 @@ def parse_file(path: Path, symbols: Collection[str] | None = None) -> ParsedFile
     if symbols is None:
         return parsed
     wanted = set(symbols)
-    return ParsedFile(
-        parsed.format,
-        tuple(d for d in parsed.days if d.symbol in wanted),
-        tuple(d for d in parsed.daily if d.symbol in wanted),
-        parsed.notes,
+    return replace(
+        parsed,
+        days=tuple(d for d in parsed.days if d.symbol in wanted),
+        daily=tuple(d for d in parsed.daily if d.symbol in wanted),
+        splits=tuple(s for s in parsed.splits if s.symbol in wanted),
     )
 
 
