@@ -679,5 +679,28 @@ class TestSqliteLedgerFile:
         assert ledger.request_work("LIQUIDATE_TODAY", "after upgrade").request_id == 1
         ledger.close()
         conn = sqlite3.connect(path)
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION == 3
         conn.close()
+
+    @pytest.mark.parametrize("version", [1, 2])
+    def test_a_file_from_before_oca_groups_gets_the_column_on_open(
+        self, tmp_path: Path, version: int
+    ) -> None:
+        """The first released version 1 had no ``orders.oca_group`` (added to its DDL later);
+        such a file, even migrated to version 2 since, must still take orders."""
+        path = tmp_path / "ledger.sqlite"
+        SqliteLedger.open(path, ManualClock(START), process="old").close()
+        conn = sqlite3.connect(path)
+        conn.execute("ALTER TABLE orders DROP COLUMN oca_group")
+        if version == 1:
+            conn.execute("DROP TABLE day_steps")
+            conn.execute("DROP TABLE requests")
+        conn.execute(f"PRAGMA user_version = {version}")
+        conn.commit()
+        conn.close()
+        ledger = SqliteLedger.open(path, ManualClock(START), process="test")
+        position = plan(ledger)
+        recorded = ledger.record_order(position.position_id or 0, moo(position), "day-trader")
+        assert recorded.oca_group is None
+        assert ledger.order(recorded.order_ref) == recorded
+        ledger.close()

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from openbell.domain.errors import LedgerBusy, LedgerCorrupt, LedgerSchemaTooNew, LedgerUnavailable
 
 APPLICATION_ID = 0x0B5E11  # marks the file as an openbell ledger ("OBell")
 
+Step = str | Callable[[sqlite3.Connection], None]
+"""One migration step: an SQL statement, or a function for a change that depends on the file."""
+
 _LIVE = "('PLANNED', 'ENTRY_SUBMITTED', 'OPEN', 'EXITING')"
 
-_V1 = [
+_V1: list[Step] = [
     """
     CREATE TABLE positions (
         position_id      INTEGER PRIMARY KEY,
@@ -158,7 +162,7 @@ _V1 = [
 ]
 
 # Day steps and operator requests: the marks and the work that processes share.
-_V2 = [
+_V2: list[Step] = [
     """
     CREATE TABLE day_steps (
         trading_day      TEXT NOT NULL,
@@ -184,7 +188,18 @@ _V2 = [
     """,
 ]
 
-MIGRATIONS: tuple[tuple[int, list[str]], ...] = ((1, _V1), (2, _V2))
+
+def _add_missing_oca_group(conn: sqlite3.Connection) -> None:
+    """Version 1 files written before orders recorded their OCA group lack the column (it
+    was added to the version 1 DDL later): add it where it is missing."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(orders)")}
+    if "oca_group" not in columns:
+        conn.execute("ALTER TABLE orders ADD COLUMN oca_group TEXT")
+
+
+_V3: list[Step] = [_add_missing_oca_group]
+
+MIGRATIONS: tuple[tuple[int, Sequence[Step]], ...] = ((1, _V1), (2, _V2), (3, _V3))
 LATEST_VERSION = MIGRATIONS[-1][0]
 
 
@@ -273,8 +288,11 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
             )
         for target, statements in MIGRATIONS:
             if target > version:
-                for statement in statements:
-                    conn.execute(statement)
+                for step in statements:
+                    if isinstance(step, str):
+                        conn.execute(step)
+                    else:
+                        step(conn)
                 conn.execute(f"PRAGMA user_version = {target}")
         conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     except BaseException:
