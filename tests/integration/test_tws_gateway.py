@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import ib_async
 import numpy as np
@@ -18,6 +18,7 @@ from openbell.domain.sessions import Session
 from openbell.venue.tws import wire
 from openbell.venue.tws.gateway import GatewayConfig, Holding, TwsGateway, check_loopback
 from openbell.venue.tws.requests import PlaceOrder
+from openbell.venue.tws.service import MarketService, Subscription
 
 SIM_NOW = datetime(2025, 10, 29, 12, 0, tzinfo=UTC)  # 08:00 New York
 DAY = date(2025, 10, 29)
@@ -257,3 +258,24 @@ def test_the_replay_rolls_over_to_the_next_session_after_the_post_market() -> No
     gateway.pump()
     assert asked == [DAY, day2]  # asked once for what follows day two, then it stops asking
     assert gateway.market.session == session2
+
+
+def test_a_subscription_to_a_symbol_absent_the_next_day_streams_nothing_and_breaks_nothing() -> (
+    None
+):
+    sent: list[tuple[int, list[object]]] = []
+    service = MarketService(now=lambda: SIM_NOW, send=lambda client, m: sent.append((client, m)))
+    service.load_day(SESSION, {"WULF": flat_bars("WULF", 15.0), "RCAT": flat_bars("RCAT", 5.0)})
+    service.subscriptions[(1, 7)] = Subscription("RCAT", to_ns(SESSION.open))
+    service.pump(SESSION.open + timedelta(minutes=5))
+    assert sent  # RCAT's ticks of day one
+    sent.clear()
+    day2 = Session(
+        date(2025, 10, 30),
+        datetime(2025, 10, 30, 13, 30, tzinfo=UTC),
+        datetime(2025, 10, 30, 20, 0, tzinfo=UTC),
+    )
+    service.load_day(day2, {"WULF": flat_bars("WULF", 16.0)})  # no RCAT bars on day two
+    service.pump(day2.open + timedelta(minutes=5))  # raised KeyError on every pump before
+    assert sent == []
+    assert service.subscriptions[(1, 7)].seen_ns == to_ns(day2.open + timedelta(minutes=5))

@@ -98,8 +98,11 @@ class MarketService:
         for (client_id, req_id), sub in list(self.subscriptions.items()):
             if now_ns <= sub.seen_ns:
                 continue
-            ticks = market.ticks_between(self.bars[sub.symbol], sub.seen_ns, now_ns, open_ns)
+            bars, since = self.bars.get(sub.symbol), sub.seen_ns
             sub.seen_ns = now_ns
+            if bars is None:  # no bars today (a later day without this symbol): no ticks
+                continue
+            ticks = market.ticks_between(bars, since, now_ns, open_ns)
             if ticks:
                 self._send_ticks(client_id, req_id, ticks)
 
