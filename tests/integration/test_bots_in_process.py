@@ -26,7 +26,7 @@ from openbell.domain.candidates import Candidate, PremarketFeatures
 from openbell.domain.enums import ExitReason, OrderRole, PositionState
 from openbell.domain.sessions import NEW_YORK
 from openbell.domain.values import Confidence, Money, Price, Symbol
-from openbell.services.exit_desk import LIQUIDATE_TODAY, ExitDesk
+from openbell.services.exit_desk import LIQUIDATE_MANAGED, LIQUIDATE_TODAY, ExitDesk
 from openbell.services.exits import ExitManager
 from openbell.services.trading import SMART_SHUTDOWN, DayTrader, TradingRules
 from openbell.services.watch import TapeWatch
@@ -210,6 +210,14 @@ def test_a_position_protected_after_its_entry_is_left_alone_without_a_crash(
     )
     manager = ExitManager(day.ledger, day.broker)
     day.desk = ExitDesk(day.ledger, manager, Settings().day_plan())
+    request = day.ledger.request_work(LIQUIDATE_MANAGED, "sell everything")
+    day.run_until(day.at("09:34"))
+    served = day.ledger.operator_request(request.request_id)
+    assert (served.status, served.outcome) == (
+        "FAILED",
+        "flat; left alone: refusing to exit WULF: it is in protection.protected_symbols, "
+        "so openbell never trades it",
+    )
     day.run_until(day.at("15:50"))
     assert day.desk.step(day.clock.now(), day.session) == "flat: the flatten time has passed"
     assert manager.left_alone() == {

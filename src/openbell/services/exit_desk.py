@@ -9,7 +9,7 @@ keeps a target and a stop working (``native``), or records the levels for the ta
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 
 from openbell.domain.broker import BrokerEvent
@@ -33,6 +33,15 @@ def liquidation_scope(kind: str, trading_day: date) -> Callable[[Position], bool
     if kind == LIQUIDATE_TODAY:
         return lambda p: p.trading_day == trading_day
     return lambda p: True
+
+
+def flat_outcome(left_alone: Mapping[str, str]) -> str:
+    """A served liquidation's outcome: flat, but for the positions the ledger refused to exit
+    (protected), named with the reason. Entries not filled yet are the day-trader's: a
+    liquidation covers what is held (OPEN or EXITING)."""
+    if not left_alone:
+        return "flat"
+    return "flat; left alone: " + "; ".join(left_alone.values())
 
 
 class ExitDesk:
@@ -79,12 +88,8 @@ class ExitDesk:
                 continue
             scope = liquidation_scope(request.kind, trading_day)
             if self._manager.flatten(scope):
-                held = [p for p in self._ledger.active_positions() if scope(p)]
-                outcome = "flat" if not held else f"{len(held)} positions not entered yet"
                 left = self._manager.left_alone()
-                if left:
-                    outcome += "; left alone: " + "; ".join(left.values())
-                self._finish(request, not left, outcome)
+                self._finish(request, not left, flat_outcome(left))
         return "liquidating; " if pending else ""
 
     def _finish(self, request: OperatorRequest, ok: bool, outcome: str) -> None:

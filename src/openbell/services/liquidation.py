@@ -24,7 +24,7 @@ from openbell.domain.errors import Conflict, OpenbellError, ProtectedSymbol, Ret
 from openbell.domain.positions import Position
 from openbell.domain.records import Heartbeat, OperatorRequest
 from openbell.ports import Clock, Ledger
-from openbell.services.exit_desk import liquidation_scope
+from openbell.services.exit_desk import flat_outcome, liquidation_scope
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ def serve_request(
             if current.status != PENDING:
                 return current  # served elsewhere (an exit-manager that started meanwhile)
             if _tick(broker, liquidator, wanted, serving, refused):
-                return _finish(ledger, request, not refused, _flat_outcome(ledger, scope, refused))
+                return _finish(ledger, request, not refused, flat_outcome(refused))
             if serving.clock.now() >= serving.deadline:
                 why = _timeout_outcome(ledger, wanted, refused)
                 return _finish(ledger, request, False, why)
@@ -198,20 +198,6 @@ def _finish(ledger: Ledger, request: OperatorRequest, ok: bool, outcome: str) ->
         return ledger.finish_request(request.request_id, ok, outcome)
     except Conflict:  # finished by another process first: theirs stands
         return ledger.operator_request(request.request_id)
-
-
-def _flat_outcome(
-    ledger: Ledger, scope: Callable[[Position], bool], refused: dict[str, str]
-) -> str:
-    waiting = [p for p in ledger.active_positions() if scope(p) and p.held_quantity <= 0]
-    outcome = "flat"
-    if waiting:
-        outcome += (
-            f"; {len(waiting)} positions not entered yet (their entries are the day-trader's)"
-        )
-    if refused:
-        outcome += "; left alone: " + "; ".join(refused.values())
-    return outcome
 
 
 def _timeout_outcome(
