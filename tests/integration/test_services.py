@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from openbell.adapters.calendar import ExchangeCalendar
 from openbell.adapters.clock import ManualClock
 from openbell.adapters.sqlite.ledger import SqliteLedger
+from openbell.config import Settings
 from openbell.domain.broker import BrokerEvent, OrderUpdate
 from openbell.domain.candidates import PremarketFeatures
 from openbell.domain.enums import (
@@ -21,11 +23,13 @@ from openbell.domain.enums import (
     PositionState,
     Side,
 )
+from openbell.domain.errors import BrokerUnavailable
 from openbell.domain.orders import Fill, OrderIntent
 from openbell.domain.values import Money, OrderRef, Price, Quantity, Symbol
 from openbell.services.entries import send_entries
 from openbell.services.exits import MAX_PROTECT_ATTEMPTS, ExitManager
 from openbell.services.morning import plan_the_morning
+from openbell.services.trading import DayTrader, TradingRules
 from openbell.strategy.exits import TargetTier
 from openbell.strategy.scoring import RuleScorer
 from openbell.strategy.selection import SelectionRules
@@ -342,3 +346,38 @@ def test_a_pair_missing_its_target_is_replaced_whole(ledger: SqliteLedger) -> No
     new_target, new_stop = broker.placed[3:]  # ...and a whole new pair replaces both
     assert (new_target.role, new_stop.role) == (OrderRole.TARGET, OrderRole.STOP)
     assert new_target.oca_group == new_stop.oca_group != target.oca_group
+
+
+class CancelFailsOnce(FakeBroker):
+    """A broker that is disconnected at the first cancel."""
+
+    def cancel(self, order_ref: OrderRef) -> None:
+        if not self.cancelled and not getattr(self, "failed", False):
+            self.failed = True
+            raise BrokerUnavailable("IB is not connected")
+        super().cancel(order_ref)
+
+
+def test_an_entry_cancel_the_broker_could_not_take_is_tried_again(
+    ledger: SqliteLedger, clock: ManualClock
+) -> None:
+    broker = CancelFailsOnce()
+    rules = TradingRules(
+        plan=Settings().day_plan(),
+        selection=SelectionRules(3, TIERS),
+        allocation_pct=Decimal(25),
+        stop_loss_pct=Decimal("0.9"),
+    )
+    trader = DayTrader(
+        ledger, broker, FakeMarket([row("WULF", "10.60", 200_000)]), RuleScorer(), rules
+    )
+    session = ExchangeCalendar.nyse().session(DAY)
+    trader.step(clock.set(OPEN - timedelta(minutes=4)), session)  # plans and sends the MOO
+    [entry] = broker.placed
+    late = clock.set(OPEN + timedelta(minutes=6))  # still working after the grace
+    with pytest.raises(BrokerUnavailable):
+        trader.step(late, session)
+    assert broker.cancelled == []
+    trader.step(late, session)  # the next tick asks again
+    trader.step(late, session)  # and only once
+    assert broker.cancelled == [entry.order_ref]

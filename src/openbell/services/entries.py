@@ -8,6 +8,7 @@ from openbell.domain.enums import OrderRole, PositionState
 from openbell.domain.positions import Position
 from openbell.domain.values import OrderRef
 from openbell.ports import Broker, Ledger
+from openbell.services.sending import record_then_send
 from openbell.strategy.management import order_ref
 from openbell.strategy.timing import EntryTiming
 
@@ -29,7 +30,8 @@ def send_entries(
     """Record, then send, one entry per still-planned position; return the refs sent.
 
     Recording first means a crash between the two leaves a PENDING order the next start
-    finds by its ``order_ref`` at the broker, instead of an order nobody knows about.
+    finds by its ``order_ref`` at the broker, instead of an order nobody knows about; an
+    order the broker could not send is marked REJECTED (:func:`record_then_send`).
     """
     sent = []
     for position in planned:
@@ -40,7 +42,6 @@ def send_entries(
             ledger.abandon(current.position_id or 0, "entries are paused or the kill switch is on")
             continue
         intent = timing.entry_intent(entry_ref(current), current.symbol, current.planned_quantity)
-        ledger.record_order(current.position_id or 0, intent, ENTRY_OWNER)
-        broker.place(intent)
+        record_then_send(ledger, broker, current.position_id or 0, intent, ENTRY_OWNER)
         sent.append(intent.order_ref)
     return sent

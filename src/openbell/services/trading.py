@@ -24,10 +24,10 @@ from openbell.domain.positions import Position
 from openbell.domain.sessions import Session
 from openbell.domain.values import OrderRef, Symbol
 from openbell.ports import Broker, Ledger, MarketData, Scorer
-from openbell.services.entries import ENTRY_OWNER, entry_ref
+from openbell.services.entries import ENTRY_OWNER, send_entries
 from openbell.services.morning import plan_from_scan, score_the_morning
 from openbell.services.rescans import RescanRules, Rescans
-from openbell.services.sending import record_then_send, take_over_orders
+from openbell.services.sending import take_over_orders
 from openbell.strategy.management import day_is_done
 from openbell.strategy.schedule import DayPlan, DayTimeline
 from openbell.strategy.selection import SelectionRules
@@ -200,12 +200,7 @@ class DayTrader:
         ]
 
     def _send_entries(self, day: date) -> None:
-        for position in self._planned(day):
-            pid = position.position_id or 0
-            intent = self._rules.timing.entry_intent(
-                entry_ref(position), position.symbol, position.planned_quantity
-            )
-            record_then_send(self._ledger, self._broker, pid, intent, ENTRY_OWNER)
+        send_entries(self._ledger, self._broker, self._planned(day), self._rules.timing)
 
     def _abandon_unsent(self, day: date) -> None:
         for position in self._planned(day):
@@ -223,7 +218,6 @@ class DayTrader:
                 if sent_by is not None and order.created_at > sent_by:
                     continue
                 if order.role is OrderRole.ENTRY and order.order_ref not in self._cancel_sent:
-                    self._cancel_sent.add(order.order_ref)
                     self._ledger.append_event(
                         "CANCEL",
                         f"cancelling entry {order.order_ref}: {why}",
@@ -231,6 +225,7 @@ class DayTrader:
                         position_id=order.position_id,
                     )
                     self._broker.cancel(order.order_ref)
+                    self._cancel_sent.add(order.order_ref)  # only once the broker took it
 
     def _wrap_up(self, day: date, now: datetime, timeline: DayTimeline) -> str:
         positions = self._ledger.positions_of_day(day)
