@@ -9,9 +9,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from openbell.adapters.bars.store import BarStore
 from openbell.adapters.clock import ManualClock
-from openbell.backtest.demo import DemoBars, demo_root
 from openbell.backtest.metrics import Summary, summarize
 from openbell.backtest.runner import (
     BacktestConfig,
@@ -20,7 +18,7 @@ from openbell.backtest.runner import (
     SteppedBroker,
     run_backtest,
 )
-from openbell.bars.source import BarSource
+from openbell.backtest.sources import open_source, venue_config
 from openbell.config import Settings
 from openbell.domain.errors import InvalidValue
 from openbell.domain.values import Money
@@ -29,7 +27,6 @@ from openbell.reports.backtest import write_report
 from openbell.strategy.exits import TargetTier
 from openbell.strategy.selection import SelectionRules
 from openbell.strategy.timing import EntryTiming
-from openbell.venue import FixedBps, FixedCommission, TieredCommission, VenueConfig
 
 
 @dataclass(frozen=True)
@@ -57,23 +54,6 @@ class BacktestOutcome:
     synthetic_note: str
 
 
-def open_source(
-    data: str, settings: Settings, calendar: Calendar, seed: int = 0
-) -> tuple[BarSource, list[str]]:
-    """The bars to replay and the universe: the bundled demo data, or the local store.
-
-    ``seed`` draws the demo's intraday paths where it has only daily bars.
-    """
-    if data == "demo":
-        demo = DemoBars(BarStore(demo_root()), calendar, seed=seed)
-        return demo, demo.symbols()
-    if data == "store":
-        store = BarStore(settings.data.store)
-        names = sorted({row.symbol for row in store.inventory() if row.kind == "minute"})
-        return store, names
-    raise InvalidValue("--data", "'demo' or 'store'", data)
-
-
 def _tiers(settings: Settings, target_pct: Decimal | None) -> tuple[TargetTier, ...]:
     tiers = settings.strategy.tiers()
     if target_pct is None:
@@ -81,17 +61,6 @@ def _tiers(settings: Settings, target_pct: Decimal | None) -> tuple[TargetTier, 
     if target_pct <= 0:
         raise InvalidValue("--target", "a percentage above 0", target_pct)
     return tuple(replace(t, target_pct=target_pct) for t in tiers)
-
-
-def venue_config(settings: Settings) -> VenueConfig:
-    """The simulated venue the settings describe (commission plan, slippage, volume cap)."""
-    venue = settings.venue
-    commission = TieredCommission() if venue.commission == "tiered" else FixedCommission()
-    return VenueConfig(
-        commission=commission,
-        slippage=FixedBps(venue.slippage_bps),
-        max_volume_share=venue.max_volume_share,
-    )
 
 
 def build_config(

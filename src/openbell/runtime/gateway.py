@@ -20,7 +20,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from openbell.adapters.clock import SIM_ANCHOR_ENV, SimAnchor, SimClock
-from openbell.backtest.app import open_source, venue_config
+from openbell.backtest.sources import open_source, venue_config
 from openbell.bars.frame import DayBars
 from openbell.bars.source import BarSource
 from openbell.config.settings import Settings

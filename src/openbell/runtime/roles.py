@@ -13,8 +13,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from openbell.backtest.app import open_source
 from openbell.backtest.market import BarMarketData
+from openbell.backtest.sources import open_source
 from openbell.config import Settings
 from openbell.domain.values import Symbol
 from openbell.ports import Calendar, Clock, Ledger
