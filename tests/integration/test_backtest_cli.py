@@ -93,6 +93,10 @@ def test_bad_backtest_options_are_refused(tmp_path: Path) -> None:
         (["--entry", "soon"], "late:60m"),
         (["--symbols", "NOPE"], "NOPE"),
         (["--stop", "abc"], "--stop"),
+        (["--stop", "-0.9"], "a positive percentage"),
+        (["--stop", "0"], "a positive percentage"),
+        (["--target", "nan"], "a positive percentage"),
+        (["--target", "+2.6%", "--stop", "150"], "between 0 and 100"),
         (["--from", "2016-13-01"], "YYYY-MM-DD"),
         (["--data", "cloud"], "demo"),
     ):

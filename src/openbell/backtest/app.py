@@ -66,7 +66,9 @@ def _tiers(settings: Settings, target_pct: Decimal | None) -> tuple[TargetTier, 
 def build_config(
     request: BacktestRequest, settings: Settings, universe: Sequence[str]
 ) -> BacktestConfig:
-    stop = request.stop_loss_pct or settings.strategy.stop_loss_pct
+    stop = (
+        settings.strategy.stop_loss_pct if request.stop_loss_pct is None else request.stop_loss_pct
+    )
     if not Decimal(0) < stop < Decimal(100):
         raise InvalidValue("--stop", "a percentage between 0 and 100", stop)
     chosen = request.symbols or tuple(universe)

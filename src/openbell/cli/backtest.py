@@ -38,10 +38,14 @@ def _day(raw: str, name: str) -> date:
 def _pct(raw: str | None, name: str) -> Decimal | None:
     if raw is None:
         return None
+    expected = "a positive percentage such as 2.6 (a stop is its distance below the entry)"
     try:
-        return Decimal(raw.strip().rstrip("%").lstrip("+-"))
+        value = Decimal(raw.strip().rstrip("%").removeprefix("+"))
     except InvalidOperation:
-        raise InvalidValue(name, "a percentage such as 2.6", raw) from None
+        raise InvalidValue(name, expected, raw) from None
+    if not value.is_finite() or value <= 0:
+        raise InvalidValue(name, expected, raw)
+    return value
 
 
 def _pcts(raw: str, name: str) -> list[Decimal]:
