@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 from openbell.domain.broker import BrokerEvent
-from openbell.domain.candidates import Candidate, PremarketFeatures
+from openbell.domain.candidates import PremarketFeatures, ScoreBatch
 from openbell.domain.enums import ExitReason, OrderStatus
 from openbell.domain.orders import Fill, OrderIntent
 from openbell.domain.positions import Position
@@ -24,6 +24,9 @@ from openbell.domain.records import (
     FillRecord,
     Heartbeat,
     LedgerEvent,
+    LlmCallDraft,
+    LlmCallRecord,
+    LlmUsage,
     OperatorRequest,
     OrderRecord,
     ScoreDraft,
@@ -112,7 +115,12 @@ class MarketData(Protocol):
     def premarket_features(
         self, trading_day: date, at: datetime, symbols: Sequence[Symbol] | None = None
     ) -> Sequence[PremarketFeatures]:
-        """Features of ``symbols`` (or the whole universe) from data known before ``at``."""
+        """Features of ``symbols`` (or the whole universe) from data known before ``at``.
+
+        A symbol the source knows nothing about is left out; a source that cannot answer at
+        all (down, rate limited, a key missing or refused, a changed schema) raises
+        :class:`~openbell.domain.errors.MarketDataUnavailable` saying why.
+        """
         ...
 
 
@@ -121,7 +129,18 @@ class Scorer(Protocol):
 
     name: str
 
-    def score(self, features: Sequence[PremarketFeatures]) -> Sequence[Candidate]: ...
+    def score(self, features: Sequence[PremarketFeatures], trading_day: date) -> ScoreBatch:
+        """A candidate per symbol it could score; every other symbol is unscored with its
+        reason (never a guessed confidence). It does not raise for one bad answer."""
+        ...
+
+
+class LlmJournal(Protocol):
+    """Where an LLM scorer journals each call and reads the day's spending (the ledger)."""
+
+    def record_llm_call(self, call: LlmCallDraft) -> LlmCallRecord: ...
+
+    def llm_usage(self, trading_day: date) -> LlmUsage: ...
 
 
 class Ledger(Protocol):
@@ -215,6 +234,19 @@ class Ledger(Protocol):
     ) -> int: ...
 
     def scores(self, trading_day: date) -> Sequence[ScoreRecord]: ...
+
+    def record_llm_call(self, call: LlmCallDraft) -> LlmCallRecord:
+        """Journal one LLM scoring call: inputs, prompt version and hash, raw answer, parsed
+        score, model, latency and tokens."""
+        ...
+
+    def llm_calls(self, trading_day: date) -> Sequence[LlmCallRecord]:
+        """The LLM calls of ``trading_day``, oldest first."""
+        ...
+
+    def llm_usage(self, trading_day: date) -> LlmUsage:
+        """Calls, tokens and cost of ``trading_day`` so far (every process)."""
+        ...
 
     def request_approval(self, trading_day: date, symbol: Symbol, request: str) -> Approval: ...
 

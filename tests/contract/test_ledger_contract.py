@@ -679,7 +679,7 @@ class TestSqliteLedgerFile:
         assert ledger.request_work("LIQUIDATE_TODAY", "after upgrade").request_id == 1
         ledger.close()
         conn = sqlite3.connect(path)
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION == 4
         conn.close()
 
     @pytest.mark.parametrize("version", [1, 2])
@@ -692,6 +692,7 @@ class TestSqliteLedgerFile:
         SqliteLedger.open(path, ManualClock(START), process="old").close()
         conn = sqlite3.connect(path)
         conn.execute("ALTER TABLE orders DROP COLUMN oca_group")
+        conn.execute("DROP TABLE llm_calls")
         if version == 1:
             conn.execute("DROP TABLE day_steps")
             conn.execute("DROP TABLE requests")

@@ -15,7 +15,7 @@ from openbell.backtest.memory import MemoryBars
 from openbell.backtest.runner import BacktestConfig, run_backtest
 from openbell.bars.frame import NEW_YORK, DailyBars, DayBars, to_ns
 from openbell.config import load_settings
-from openbell.domain.candidates import Candidate, PremarketFeatures
+from openbell.domain.candidates import Candidate, PremarketFeatures, ScoreBatch
 from openbell.domain.enums import OrderRole, Side
 from openbell.domain.values import Confidence, Money
 from openbell.strategy.selection import SelectionRules
@@ -27,8 +27,10 @@ DAY = date(2025, 10, 29)
 class PickAll:
     name = "fixed"
 
-    def score(self, features: list[PremarketFeatures]) -> list[Candidate]:
-        return [Candidate(f.symbol, Confidence(Decimal("0.9")), f.last_price) for f in features]
+    def score(self, features: list[PremarketFeatures], trading_day: date) -> ScoreBatch:
+        return ScoreBatch(
+            tuple(Candidate(f.symbol, Confidence(Decimal("0.9")), f.last_price) for f in features)
+        )
 
 
 def thin_day() -> DayBars:

@@ -22,7 +22,7 @@ from openbell.adapters.sqlite.ledger import SqliteLedger
 from openbell.backtest.sim_broker import SimBroker
 from openbell.bars.frame import DayBars, to_ns
 from openbell.config import Settings
-from openbell.domain.candidates import Candidate, PremarketFeatures
+from openbell.domain.candidates import Candidate, PremarketFeatures, ScoreBatch
 from openbell.domain.enums import ExitReason, OrderRole, PositionState
 from openbell.domain.sessions import NEW_YORK
 from openbell.domain.values import Confidence, Money, Price, Symbol
@@ -50,8 +50,10 @@ class OneSymbolMarket:
 class ConfidentScorer:
     name = "fake-confident"
 
-    def score(self, features: Sequence[PremarketFeatures]) -> list[Candidate]:
-        return [Candidate(f.symbol, Confidence(Decimal("0.9")), f.last_price) for f in features]
+    def score(self, features: Sequence[PremarketFeatures], trading_day: date) -> ScoreBatch:
+        return ScoreBatch(
+            tuple(Candidate(f.symbol, Confidence(Decimal("0.9")), f.last_price) for f in features)
+        )
 
 
 def bars(day: date, path: Sequence[float]) -> DayBars:

@@ -22,7 +22,7 @@ from openbell.adapters.sqlite.ledger import SqliteLedger
 from openbell.backtest.sim_broker import SimBroker
 from openbell.bars.frame import DayBars, to_ns
 from openbell.config import Settings
-from openbell.domain.candidates import Candidate, PremarketFeatures
+from openbell.domain.candidates import Candidate, PremarketFeatures, ScoreBatch
 from openbell.domain.enums import (
     OrderRole,
     OrderType,
@@ -67,8 +67,10 @@ class TwoSymbolMarket:
 class ConfidentScorer:
     name = "fake-confident"
 
-    def score(self, features: Sequence[PremarketFeatures]) -> list[Candidate]:
-        return [Candidate(f.symbol, Confidence(Decimal("0.9")), f.last_price) for f in features]
+    def score(self, features: Sequence[PremarketFeatures], trading_day: date) -> ScoreBatch:
+        return ScoreBatch(
+            tuple(Candidate(f.symbol, Confidence(Decimal("0.9")), f.last_price) for f in features)
+        )
 
 
 def path_bars(symbol: str, session_open: datetime, path: Sequence[float]) -> DayBars:
@@ -152,7 +154,10 @@ def test_a_rescan_proposes_and_nothing_is_sent_until_a_person_approves(tmp_path:
     day.run_until("09:50")
     assert day.rescan_orders() == []
     scored = [s for s in day.ledger.scores(DAY) if "rescan_at" in s.inputs]
-    assert {str(s.symbol) for s in scored} == {"WULF", "RCAT"}
+    assert {str(s.symbol) for s in scored} == {"RCAT"}  # the held WULF is not scored again
+    scans = [e for e in day.ledger.events(limit=1000) if e.kind == "SCAN"]
+    assert scans[-1].data["at"] == day.at("09:45").isoformat()
+    assert scans[-1].data["dropped"] == {"WULF": "already held"}
 
     day.ledger.decide_approval(request.approval_id, True, "alice")
     day.run_until("09:52")

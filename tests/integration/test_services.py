@@ -141,13 +141,21 @@ def test_the_morning_scores_everything_and_plans_the_top_three(ledger: SqliteLed
     assert [p.symbol.value for p in positions] == ["WULF", "BBAR", "RCAT"]
     assert all(p.state is PositionState.PLANNED for p in positions)
     assert positions[0].planned_quantity == Quantity(2358)  # 25% of $100k at $10.60
-    assert len(ledger.scores(DAY)) == 6  # every score is kept, picked or not
-    skipped = {
-        e.symbol.value: e.message
-        for e in ledger.events(limit=100)
-        if e.kind == "SKIPPED" and e.symbol
-    }
-    assert skipped["SKYX"] == "protected symbol"
+    # every candidate's score is kept, picked or not; the protected SKYX never reaches the
+    # scorer: the funnel drops it and the SCAN event says why
+    assert sorted(s.symbol.value for s in ledger.scores(DAY)) == [
+        "BBAR",
+        "BYND",
+        "FLAT",
+        "RCAT",
+        "WULF",
+    ]
+    events = ledger.events(limit=100)
+    (scan,) = [e for e in events if e.kind == "SCAN"]
+    assert scan.data["dropped"] == {"SKYX": "protected symbol"}
+    assert scan.data["kept"] == ["WULF", "BBAR", "RCAT", "BYND", "FLAT"]
+    assert scan.message == "6 scanned, 5 kept; dropped: protected 1"
+    skipped = {e.symbol.value: e.message for e in events if e.kind == "SKIPPED" and e.symbol}
     assert "below every target tier" in skipped["FLAT"]
 
 

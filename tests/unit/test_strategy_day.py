@@ -268,7 +268,8 @@ class TestRuleScorer:
 
     def test_the_scorer_keeps_order_and_prices(self) -> None:
         rows = [features("10.60"), features("10.10")]
-        scored = RuleScorer().score(rows)
+        scored = RuleScorer().score(rows).candidates
+        assert RuleScorer().score(rows).unscored == ()
         assert [c.reference_price for c in scored] == [r.last_price for r in rows]
         assert scored[0].confidence > scored[1].confidence
 

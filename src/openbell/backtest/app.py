@@ -89,6 +89,7 @@ def build_config(
         timing=EntryTiming.parse(request.entry),
         protected=settings.protection.symbols(),
         venue=venue_config(settings),
+        scan=settings.scan_filters(),
     )
 
 

@@ -34,6 +34,7 @@ from openbell.services.entries import send_entries
 from openbell.services.exits import ExitManager
 from openbell.services.morning import MorningPlan, plan_the_morning
 from openbell.strategy.management import day_is_done
+from openbell.strategy.scanner import ScanFilters
 from openbell.strategy.schedule import DayPlan, DayTimeline
 from openbell.strategy.scoring import RuleScorer
 from openbell.strategy.selection import SelectionRules
@@ -77,6 +78,7 @@ class BacktestConfig:
     protected: frozenset[Symbol] = frozenset()
     venue: VenueConfig = field(default_factory=VenueConfig)
     scorer: Scorer = field(default_factory=RuleScorer)
+    scan: ScanFilters = field(default_factory=ScanFilters)
 
     def __post_init__(self) -> None:
         if self.end < self.start:
@@ -132,6 +134,7 @@ class _Day:
             allocation_pct=self.config.allocation_pct,
             stop_loss_pct=self.config.stop_loss_pct,
             protected=self.config.protected,
+            filters=self.config.scan,
         )
 
     def _trade_the_day(

@@ -36,6 +36,7 @@ from openbell.domain.errors import InvalidValue
 from openbell.domain.sessions import NEW_YORK, RelativeTime, Session
 from openbell.domain.values import Symbol
 from openbell.strategy.exits import TargetTier
+from openbell.strategy.scanner import ScanFilters
 from openbell.strategy.schedule import LAST_ENTRY, DayPlan
 from openbell.venue.tws.account import Holding
 
@@ -268,11 +269,124 @@ class SimSettings(_Section):
 
 
 class SecretsSettings(_Section):
-    """API keys. Always masked in output; set them in the environment or ``.env``."""
+    """API keys. Always masked in output; set them in the environment or ``.env``
+    (``OPENBELL__SECRETS__DEEPSEEK_API_KEY=...``)."""
 
     massive_api_key: SecretStr | None = None
     fmp_api_key: SecretStr | None = None
-    llm_api_key: SecretStr | None = None
+    deepseek_api_key: SecretStr | None = None
+    gemini_api_key: SecretStr | None = None
+    openai_api_key: SecretStr | None = None
+    llm_api_key: SecretStr | None = Field(None, description="for any other provider")
+
+    def value_of(self, name: str) -> str | None:
+        """The key named ``name`` (a field of this section), or None when unset."""
+        secret = getattr(self, name)
+        return None if secret is None else str(secret.get_secret_value())
+
+
+SecretName = Literal["deepseek_api_key", "gemini_api_key", "openai_api_key", "llm_api_key", "none"]
+
+
+class ScannerSettings(_Section):
+    """The pre-market funnel: universe -> filters -> features -> top-K for the scorer."""
+
+    source: Literal["bars", "massive", "fmp"] = Field(
+        "bars",
+        description="bars: the bar store (the replayed pre-market in sim); massive or fmp: "
+        "their REST APIs (paper and live)",
+    )
+    universe: tuple[Annotated[str, BeforeValidator(_check_symbol)], ...] = Field(
+        (), description="for massive/fmp: only these symbols (empty: the whole market)"
+    )
+    min_price: Decimal = Field(Decimal(1), ge=0)
+    max_price: Decimal = Field(Decimal(10_000), gt=0)
+    min_premarket_dollar_volume: Decimal = Field(Decimal(0), ge=0)
+    min_gap_pct: Decimal = Field(Decimal(-100), ge=-100)
+    max_gap_pct: Decimal = Field(Decimal(1000))
+    min_atr_pct: Decimal = Field(Decimal(0), ge=0)
+    common_only: bool = Field(True, description="drop what the data says is not common stock")
+    top_k: int = Field(10, ge=1, le=500, description="candidates passed to the scorer")
+    cache_dir: Path = Field(Path("var/cache"), description="per-day cache of provider answers")
+    timeout_s: float = Field(10.0, gt=0, le=300)
+    max_retries: int = Field(3, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _bands_in_order(self) -> ScannerSettings:
+        if self.min_price > self.max_price:
+            raise ValueError(
+                f"expected min_price <= max_price, found {self.min_price} > {self.max_price}"
+            )
+        if self.min_gap_pct > self.max_gap_pct:
+            raise ValueError(
+                f"expected min_gap_pct <= max_gap_pct, found {self.min_gap_pct} > "
+                f"{self.max_gap_pct}"
+            )
+        return self
+
+
+class LlmProviderSettings(_Section):
+    """One OpenAI-compatible chat endpoint of the scoring chain."""
+
+    name: str = Field(pattern=r"^[a-z0-9_-]{1,32}$")
+    base_url: str = Field(pattern=r"^https?://")
+    model: str = Field(min_length=1)
+    api_key: SecretName = Field(description="which secrets.* key it uses; none for a local server")
+    input_usd_per_mtok: Decimal = Field(Decimal(0), ge=0)
+    output_usd_per_mtok: Decimal = Field(Decimal(0), ge=0)
+
+
+_DEFAULT_PROVIDERS = (
+    LlmProviderSettings(
+        name="deepseek",
+        base_url="https://api.deepseek.com",
+        model="deepseek-chat",
+        api_key="deepseek_api_key",
+        input_usd_per_mtok=Decimal("0.27"),
+        output_usd_per_mtok=Decimal("1.10"),
+    ),
+    LlmProviderSettings(
+        name="gemini",
+        base_url="https://generativelanguage.googleapis.com/v1beta/openai/",
+        model="gemini-2.5-flash",
+        api_key="gemini_api_key",
+        input_usd_per_mtok=Decimal("0.30"),
+        output_usd_per_mtok=Decimal("2.50"),
+    ),
+)
+
+
+class ScoringSettings(_Section):
+    """Who scores the scanner's candidates: the rules, or an LLM chain ending in the rules."""
+
+    scorer: Literal["rules", "llm"] = "rules"
+    providers: tuple[LlmProviderSettings, ...] = _DEFAULT_PROVIDERS
+    fallback_to_rules: bool = Field(
+        True, description="score with the rules when every provider failed"
+    )
+    prompt_version: str = Field("v1", pattern=r"^v[0-9]+$")
+    timeout_s: float = Field(20.0, gt=0, le=600)
+    max_retries: int = Field(1, ge=0, le=10, description="per call, before the next provider")
+    concurrency: int = Field(4, ge=1, le=32)
+    temperature: float = Field(0.0, ge=0, le=2)
+    daily_token_budget: int = Field(200_000, ge=0)
+    daily_cost_budget_usd: Decimal = Field(Decimal(1), ge=0)
+
+    @field_validator("providers")
+    @classmethod
+    def _distinct_names(
+        cls, value: tuple[LlmProviderSettings, ...]
+    ) -> tuple[LlmProviderSettings, ...]:
+        names = [p.name for p in value]
+        if len(set(names)) != len(names):
+            raise ValueError(f"expected distinct provider names, found {names}")
+        return value
+
+    @model_validator(mode="after")
+    def _llm_has_a_provider(self) -> ScoringSettings:
+        if self.scorer == "llm" and not self.providers:
+            raise ValueError("expected at least one provider for scorer = llm, found none")
+        return self
 
 
 class Settings(BaseSettings):
@@ -292,6 +406,8 @@ class Settings(BaseSettings):
     logging: LoggingSettings = LoggingSettings()
     runtime: RuntimeSettings = RuntimeSettings()
     sim: SimSettings = SimSettings()
+    scanner: ScannerSettings = ScannerSettings()
+    scoring: ScoringSettings = ScoringSettings()
     secrets: SecretsSettings = SecretsSettings()
 
     @classmethod
@@ -313,6 +429,19 @@ class Settings(BaseSettings):
         if problems:
             raise ValueError(TIMELINE_SEPARATOR.join(problems))
         return self
+
+    def scan_filters(self) -> ScanFilters:
+        scanner = self.scanner
+        return ScanFilters(
+            min_price=scanner.min_price,
+            max_price=scanner.max_price,
+            min_premarket_dollar_volume=scanner.min_premarket_dollar_volume,
+            min_gap_pct=scanner.min_gap_pct,
+            max_gap_pct=scanner.max_gap_pct,
+            min_atr_pct=scanner.min_atr_pct,
+            common_only=scanner.common_only,
+            top_k=scanner.top_k,
+        )
 
     def day_plan(self) -> DayPlan:
         return DayPlan(

@@ -17,7 +17,9 @@ class PremarketFeatures:
 
     ``last_price`` is the last pre-market trade (or the previous close if there was none);
     volumes are shares; ``atr_pct`` is the 14-day average true range as % of the previous
-    close.
+    close. The optional facts are None when the source does not say: ``security_type`` is
+    the exchange's class ("CS" for common stock, "ETF", "ADRC", "PFD", "WARRANT", ...),
+    ``halted`` whether trading is halted, ``market_cap`` in dollars.
     """
 
     symbol: Symbol
@@ -26,6 +28,10 @@ class PremarketFeatures:
     premarket_volume: Decimal
     average_daily_volume: Decimal
     atr_pct: Decimal
+    security_type: str | None = None
+    halted: bool | None = None
+    market_cap: Decimal | None = None
+    sector: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("premarket_volume", "average_daily_volume", "atr_pct"):
@@ -36,6 +42,11 @@ class PremarketFeatures:
     def gap_pct(self) -> Decimal:
         """The pre-market move from the previous close, in percent."""
         return (self.last_price.value / self.previous_close.value - 1) * _HUNDRED
+
+    @property
+    def premarket_dollar_volume(self) -> Decimal:
+        """Dollars traded before the open, valued at the last pre-market price."""
+        return self.premarket_volume * self.last_price.value
 
     @property
     def relative_volume(self) -> Decimal:
@@ -53,3 +64,23 @@ class Candidate:
     confidence: Confidence
     reference_price: Price
     reason: str = ""
+    scored_by: str = ""
+    """Who produced the confidence when a scorer has several sources (an LLM chain ending in
+    the rules): "deepseek:deepseek-chat", "rules-v1 (fallback)". Empty means the scorer."""
+
+
+@dataclass(frozen=True, slots=True)
+class Unscored:
+    """A symbol a scorer gave no confidence to, and why (an invalid answer, a refusal, a
+    provider down with no fallback left, a budget spent). It is never guessed."""
+
+    symbol: Symbol
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreBatch:
+    """What a scorer made of one scan: a candidate per scored symbol, the rest unscored."""
+
+    candidates: tuple[Candidate, ...]
+    unscored: tuple[Unscored, ...] = ()

@@ -46,6 +46,23 @@ class ExitReason(StrEnum):
     KILL = "KILL"
 
 
+class LlmOutcome(StrEnum):
+    """What one LLM scoring call came to."""
+
+    SCORED = "SCORED"
+    """A valid answer: its confidence is the candidate's."""
+    NO_TRADE = "NO_TRADE"
+    """A valid answer that does not see a long trade (openbell only buys)."""
+    INVALID = "INVALID"
+    """Not the JSON asked for: prose, garbage, a missing field or a value out of range."""
+    REFUSED = "REFUSED"
+    """The model declined to answer."""
+    FAILED = "FAILED"
+    """No answer: a timeout, a rate limit or a server error after the retries."""
+    OVER_BUDGET = "OVER_BUDGET"
+    """Not sent: the day's token or cost budget is spent."""
+
+
 class PositionRole(StrEnum):
     """Where a position came from."""
 

@@ -75,6 +75,17 @@ class Conflict(RefusedInput):
     """The request contradicts what is already recorded (e.g. a second live position)."""
 
 
+class MissingSecret(RefusedInput):
+    """A service needs a key the settings do not have; names the variable to set."""
+
+    def __init__(self, service: str, variable: str) -> None:
+        self.variable = variable
+        super().__init__(
+            f"{service} needs an API key: expected {variable} in the environment or .env, "
+            "found none"
+        )
+
+
 class Oversell(RefusedInput):
     """An exit would sell more shares than the ledger holds for the position."""
 
@@ -105,6 +116,18 @@ class LedgerBusy(RetryLater):
 
 class BrokerUnavailable(RetryLater):
     """The broker connection is down or not yet reconciled; nothing was sent."""
+
+
+class MarketDataUnavailable(RetryLater):
+    """A market data provider gave no usable answer: down, rate limited past the retries,
+    timed out, a key missing or refused, or a response that is not what its documentation
+    describes. The message names the provider and the endpoint, never the key."""
+
+    def __init__(self, provider: str, what: str, reason: str) -> None:
+        self.provider = provider
+        self.what = what
+        self.reason = reason
+        super().__init__(f"{provider} {what}: {reason}")
 
 
 # --- stop and alert -------------------------------------------------------------------------

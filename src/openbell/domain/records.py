@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
-from openbell.domain.enums import OrderRole, OrderStatus, OrderType, Side, TimeInForce
+from openbell.domain.enums import LlmOutcome, OrderRole, OrderStatus, OrderType, Side, TimeInForce
 from openbell.domain.values import Confidence, Money, OrderRef, Price, Quantity, Symbol
 
 
@@ -159,3 +160,47 @@ class ScoreDraft:
     confidence: Confidence
     inputs: Mapping[str, Any]
     output: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class LlmCallDraft:
+    """One LLM scoring call, journaled whatever came of it (the ledger adds id and time).
+
+    ``prompt_hash`` is the SHA-256 of the rendered messages, so two calls that sent the same
+    prompt can be found; ``raw_answer`` is the model's text as received (empty when there
+    was none); ``parsed`` is the validated answer (empty unless the outcome is SCORED or
+    NO_TRADE); ``reason`` says why in words for every other outcome.
+    """
+
+    trading_day: date
+    symbol: Symbol
+    provider: str
+    model: str
+    prompt_version: str
+    prompt_hash: str
+    inputs: Mapping[str, Any]
+    outcome: LlmOutcome
+    reason: str = ""
+    raw_answer: str = ""
+    parsed: Mapping[str, Any] = field(default_factory=dict)
+    confidence: Confidence | None = None
+    latency_ms: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class LlmCallRecord:
+    call_id: int
+    called_at: datetime
+    call: LlmCallDraft
+
+
+@dataclass(frozen=True, slots=True)
+class LlmUsage:
+    """What a day's LLM calls have used so far, across processes and restarts."""
+
+    calls: int = 0
+    tokens: int = 0
+    cost_usd: Decimal = Decimal(0)

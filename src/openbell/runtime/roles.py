@@ -108,6 +108,7 @@ def build_day_trader(
         universe=tuple(Symbol(name) for name in universe),
         entry_grace=timedelta(minutes=settings.runtime.entry_grace_min),
         rescans=rescan_rules(settings),
+        scan=settings.scan_filters(),
     )
     return DayTrader(ledger, broker, BarMarketData(source, universe), RuleScorer(), rules)
 

@@ -7,13 +7,21 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from openbell.domain.candidates import Candidate, PremarketFeatures
+from openbell.domain.candidates import Candidate, PremarketFeatures, ScoreBatch
 from openbell.domain.enums import PositionRole
 from openbell.domain.positions import Position
 from openbell.domain.records import EventDraft, ScoreDraft
 from openbell.domain.values import Money, Symbol
 from openbell.ports import Ledger, MarketData, Scorer
-from openbell.strategy.selection import Exclusions, Selection, SelectionRules, select
+from openbell.strategy import scanner
+from openbell.strategy.scanner import DEFAULT_FILTERS, ScanFilters, ScanResult
+from openbell.strategy.selection import (
+    NOTHING_EXCLUDED,
+    Exclusions,
+    Selection,
+    SelectionRules,
+    select,
+)
 from openbell.strategy.sizing import shares_per_pick
 
 
@@ -36,9 +44,11 @@ def plan_the_morning(
     stop_loss_pct: Decimal,
     protected: frozenset[Symbol],
     universe: Sequence[Symbol] | None = None,
+    filters: ScanFilters = DEFAULT_FILTERS,
 ) -> MorningPlan:
     """Score the universe, keep every score, select the picks and plan them in the ledger."""
-    scan = score_the_morning(market, scorer, trading_day, at, universe)
+    excluded = exclusions(ledger, trading_day, protected)
+    scan = score_the_morning(market, scorer, trading_day, at, universe, filters, excluded)
     return plan_from_scan(
         ledger,
         scan,
@@ -51,13 +61,37 @@ def plan_the_morning(
     )
 
 
+def exclusions(
+    ledger: Ledger, trading_day: date, protected: frozenset[Symbol], *, proposed: bool = False
+) -> Exclusions:
+    """What may not be entered today: protected, held, closed today (and, for a rescan,
+    already proposed today)."""
+    return Exclusions(
+        protected=protected,
+        active=frozenset(p.symbol for p in ledger.active_positions()),
+        closed_today=frozenset(p.symbol for p in ledger.closed_positions(trading_day)),
+        proposed=(
+            frozenset(a.symbol for a in ledger.approvals(trading_day)) if proposed else frozenset()
+        ),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class MorningScan:
-    """The scanned features and their scores, before anything is written."""
+    """The funnel's result and the scores of its candidates, before anything is written."""
 
     scorer: str
-    features: tuple[PremarketFeatures, ...]
-    candidates: tuple[Candidate, ...]
+    scan: ScanResult
+    batch: ScoreBatch
+
+    @property
+    def features(self) -> tuple[PremarketFeatures, ...]:
+        """The candidates' features (what the scorer saw), best pre-score first."""
+        return self.scan.candidates()
+
+    @property
+    def candidates(self) -> tuple[Candidate, ...]:
+        return self.batch.candidates
 
 
 def score_the_morning(
@@ -66,16 +100,25 @@ def score_the_morning(
     trading_day: date,
     at: datetime,
     universe: Sequence[Symbol] | None = None,
+    filters: ScanFilters = DEFAULT_FILTERS,
+    excluded: Exclusions = NOTHING_EXCLUDED,
 ) -> MorningScan:
-    """Scan and score (slow with an LLM scorer): no ledger write, so no lock is held."""
-    features = tuple(market.premarket_features(trading_day, at, universe))
-    return MorningScan(scorer.name, features, tuple(scorer.score(features)))
+    """Scan, filter and score (slow with an LLM scorer): no ledger write, so no lock is held.
+
+    Excluded symbols leave the funnel before scoring, so no scorer spends on them."""
+    found = scanner.scan(market.premarket_features(trading_day, at, universe), filters, excluded)
+    batch = scorer.score(found.candidates(), trading_day)
+    return MorningScan(scorer.name, found, batch)
 
 
-def score_drafts(scan: MorningScan, rescan_at: datetime | None = None) -> list[ScoreDraft]:
-    """One score row per candidate, with the features it was scored on."""
-    drafts = []
-    for row, candidate in zip(scan.features, scan.candidates, strict=True):
+def score_drafts(
+    scan: MorningScan, rescan_at: datetime | None = None
+) -> dict[str, list[ScoreDraft]]:
+    """One score row per candidate, with the features it was scored on, by who scored it."""
+    features = {row.symbol: row for row in scan.features}
+    drafts: dict[str, list[ScoreDraft]] = {}
+    for candidate in scan.candidates:
+        row = features[candidate.symbol]
         inputs = {
             "gap_pct": str(row.gap_pct),
             "relative_volume": str(row.relative_volume),
@@ -84,10 +127,36 @@ def score_drafts(scan: MorningScan, rescan_at: datetime | None = None) -> list[S
         }
         if rescan_at is not None:
             inputs["rescan_at"] = rescan_at.isoformat()
-        drafts.append(
+        drafts.setdefault(candidate.scored_by or scan.scorer, []).append(
             ScoreDraft(candidate.symbol, candidate.confidence, inputs, {"reason": candidate.reason})
         )
     return drafts
+
+
+def record_the_scan(
+    ledger: Ledger, trading_day: date, scan: MorningScan, rescan_at: datetime | None = None
+) -> None:
+    """Keep every score, one SCAN event with the funnel (each dropped symbol and why), and
+    an UNSCORED event per candidate the scorer could not score."""
+    for scorer, drafts in score_drafts(scan, rescan_at).items():
+        ledger.record_scores(trading_day, scorer, drafts)
+    dropped = {str(r.features.symbol): r.reason for r in scan.scan.dropped}
+    ledger.append_event(
+        "SCAN",
+        scan.scan.summary(),
+        data={
+            "at": rescan_at.isoformat() if rescan_at is not None else "morning",
+            "kept": [str(r.features.symbol) for r in scan.scan.kept],
+            "drops": scan.scan.drop_counts(),
+            "dropped": dropped,
+        },
+    )
+    ledger.append_events(
+        [
+            EventDraft("UNSCORED", f"{scan.scorer}: {u.reason}", symbol=u.symbol)
+            for u in scan.batch.unscored
+        ]
+    )
 
 
 def plan_from_scan(
@@ -102,13 +171,8 @@ def plan_from_scan(
     protected: frozenset[Symbol],
 ) -> MorningPlan:
     """Keep every score, select the picks and plan them in the ledger (only writes)."""
-    ledger.record_scores(trading_day, scan.scorer, score_drafts(scan))
-    excluded = Exclusions(
-        protected=protected,
-        active=frozenset(p.symbol for p in ledger.active_positions()),
-        closed_today=frozenset(p.symbol for p in ledger.closed_positions(trading_day)),
-    )
-    selection = select(scan.candidates, rules, excluded)
+    record_the_scan(ledger, trading_day, scan)
+    selection = select(scan.candidates, rules, exclusions(ledger, trading_day, protected))
     ledger.append_events(
         [EventDraft("SKIPPED", s.reason, symbol=s.symbol) for s in selection.skipped]
     )

@@ -35,10 +35,11 @@ from openbell.domain.sessions import NEW_YORK
 from openbell.domain.values import Confidence, Price, Quantity, Symbol, to_decimal
 from openbell.ports import Broker, Ledger, MarketData, Scorer
 from openbell.services.entries import ENTRY_OWNER, entry_ref
-from openbell.services.morning import score_drafts, score_the_morning
+from openbell.services.morning import exclusions, record_the_scan, score_the_morning
 from openbell.services.sending import record_then_send
+from openbell.strategy.scanner import DEFAULT_FILTERS, ScanFilters
 from openbell.strategy.schedule import DayTimeline
-from openbell.strategy.selection import Exclusions, SelectionRules, select
+from openbell.strategy.selection import SelectionRules, select
 from openbell.strategy.sizing import shares_within_equity
 
 log = logging.getLogger(__name__)
@@ -146,8 +147,10 @@ class Rescans:
         stop_loss_pct: Decimal,
         protected: frozenset[Symbol],
         universe: tuple[Symbol, ...] | None = None,
+        filters: ScanFilters = DEFAULT_FILTERS,
     ) -> None:
         self._ledger, self._broker, self._market, self._scorer = ledger, broker, market, scorer
+        self._filters = filters
         self._rules, self._selection = rules, selection
         self._allocation_pct, self._stop_loss_pct = allocation_pct, stop_loss_pct
         self._protected, self._universe = protected, universe
@@ -180,13 +183,10 @@ class Rescans:
                 f"skipped: {self._rules.max_positions} rescan entries (or requests) already today",
             )
             return
-        scan = score_the_morning(self._market, self._scorer, day, now, self._universe)
         ledger = self._ledger
-        excluded = Exclusions(
-            protected=self._protected,
-            active=frozenset(p.symbol for p in ledger.active_positions()),
-            closed_today=frozenset(p.symbol for p in ledger.closed_positions(day)),
-            proposed=frozenset(a.symbol for a in ledger.approvals(day)),
+        excluded = exclusions(ledger, day, self._protected, proposed=True)
+        scan = score_the_morning(
+            self._market, self._scorer, day, now, self._universe, self._filters, excluded
         )
         rules = SelectionRules(
             room, self._selection.tiers, self._selection.min_price, self._selection.max_price
@@ -196,7 +196,7 @@ class Rescans:
             picks = ", ".join(str(p.candidate.symbol) for p in selection.picks) or "none"
             if not ledger.mark_step(day, step, f"proposed: {picks}"):
                 return
-            ledger.record_scores(day, scan.scorer, score_drafts(scan, rescan_at=slot))
+            record_the_scan(ledger, day, scan, rescan_at=slot)
             for pick in selection.picks:
                 proposal = Proposal(
                     pick.candidate.symbol,

@@ -18,17 +18,18 @@ from decimal import Decimal
 
 from openbell.domain.broker import BrokerEvent, OrderUpdate
 from openbell.domain.enums import OrderRole, PositionRole, PositionState
-from openbell.domain.errors import NotFound, RefusedInput
+from openbell.domain.errors import MarketDataUnavailable, NotFound, RefusedInput
 from openbell.domain.orders import Fill
 from openbell.domain.positions import Position
-from openbell.domain.sessions import Session
+from openbell.domain.sessions import NEW_YORK, Session
 from openbell.domain.values import OrderRef, Symbol
 from openbell.ports import Broker, Ledger, MarketData, Scorer
 from openbell.services.entries import ENTRY_OWNER, send_entries
-from openbell.services.morning import plan_from_scan, score_the_morning
+from openbell.services.morning import exclusions, plan_from_scan, score_the_morning
 from openbell.services.rescans import RescanRules, Rescans
 from openbell.services.sending import take_over_orders
 from openbell.strategy.management import day_is_done
+from openbell.strategy.scanner import ScanFilters
 from openbell.strategy.schedule import DayPlan, DayTimeline
 from openbell.strategy.selection import SelectionRules
 from openbell.strategy.timing import EntryTiming
@@ -58,6 +59,10 @@ class TradingRules:
     entry) is cancelled (a MOO the auction did not fill is normally cancelled by the venue)."""
     rescans: RescanRules | None = None
     """None: no intraday rescans."""
+    scan: ScanFilters = field(default_factory=ScanFilters)
+    scan_retry: timedelta = timedelta(minutes=1)
+    """After a failed pre-market scan (market data unavailable), wait this long (by the
+    clock) before the next attempt; the morning is skipped at the MOO cutoff."""
 
 
 def halted(ledger: Ledger) -> str | None:
@@ -84,6 +89,7 @@ class DayTrader:
         self._ledger, self._broker = ledger, broker
         self._market, self._scorer, self._rules = market, scorer, rules
         self._cancel_sent: set[OrderRef] = set()
+        self._scan_retry_at: datetime | None = None
         self._rescans = (
             None
             if rules.rescans is None
@@ -98,6 +104,7 @@ class DayTrader:
                 stop_loss_pct=rules.stop_loss_pct,
                 protected=rules.protected,
                 universe=rules.universe,
+                filters=rules.scan,
             )
         )
 
@@ -174,8 +181,28 @@ class DayTrader:
             self._ledger.mark_step(day, MORNING, "skipped: started after the MOO cutoff")
             self._ledger.append_event("SKIPPED", "no morning plan: started after the MOO cutoff")
             return
+        if self._scan_retry_at is not None and now < self._scan_retry_at:
+            return
         rules = self._rules
-        scan = score_the_morning(self._market, self._scorer, day, timeline.scan, rules.universe)
+        excluded = exclusions(self._ledger, day, rules.protected)
+        try:
+            scan = score_the_morning(
+                self._market,
+                self._scorer,
+                day,
+                timeline.scan,
+                rules.universe,
+                rules.scan,
+                excluded,
+            )
+        except MarketDataUnavailable as exc:
+            self._scan_retry_at = now + rules.scan_retry
+            retry = self._scan_retry_at.astimezone(NEW_YORK)
+            why = f"pre-market scan failed: {exc}; next attempt at {retry:%H:%M:%S} ET"
+            log.warning("%s", why)
+            self._ledger.append_event("SCAN_FAILED", why)
+            return
+        self._scan_retry_at = None
         equity = self._broker.net_liquidation()
         with self._ledger.batch():  # the plan and its mark commit together, or neither
             plan = plan_from_scan(

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import date
 from decimal import Decimal
 
-from openbell.domain.candidates import Candidate, PremarketFeatures
+from openbell.domain.candidates import Candidate, PremarketFeatures, ScoreBatch
 from openbell.domain.values import Confidence, decimal_from_float
 
 WEIGHTS = (0.40, 0.30, 0.20, 0.10)
@@ -69,10 +70,12 @@ class RuleScorer:
 
     name = "rules-v1"
 
-    def score(self, features: Sequence[PremarketFeatures]) -> list[Candidate]:
-        """One candidate per feature row, in the same order."""
-        scored = []
-        for row in features:
-            confidence, reason = rule_confidence(row)
-            scored.append(Candidate(row.symbol, confidence, row.last_price, reason))
-        return scored
+    def score(
+        self, features: Sequence[PremarketFeatures], trading_day: date | None = None
+    ) -> ScoreBatch:
+        """One candidate per feature row, in the same order; the rules score every row."""
+        return ScoreBatch(tuple(self.candidate(row) for row in features))
+
+    def candidate(self, row: PremarketFeatures) -> Candidate:
+        confidence, reason = rule_confidence(row)
+        return Candidate(row.symbol, confidence, row.last_price, reason)

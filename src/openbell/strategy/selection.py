@@ -51,6 +51,9 @@ class Exclusions:
     """Already proposed today by a rescan (whatever the person decided)."""
 
 
+NOTHING_EXCLUDED = Exclusions()
+
+
 def _why_not(candidate: Candidate, rules: SelectionRules, excluded: Exclusions) -> str | None:
     symbol, price = candidate.symbol, candidate.reference_price.value
     for names, reason in (

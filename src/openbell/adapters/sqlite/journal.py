@@ -7,6 +7,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from openbell.adapters.sqlite import rows
@@ -19,6 +20,9 @@ from openbell.domain.records import (
     EventDraft,
     Heartbeat,
     LedgerEvent,
+    LlmCallDraft,
+    LlmCallRecord,
+    LlmUsage,
     OperatorRequest,
     ScoreDraft,
     ScoreRecord,
@@ -92,6 +96,59 @@ class LedgerJournal(LedgerCore):
             (trading_day.isoformat(),),
         )
         return [rows.score_from(row) for row in cursor]
+
+    # --- LLM calls ---------------------------------------------------------------------------
+
+    def record_llm_call(self, call: LlmCallDraft) -> LlmCallRecord:
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO llm_calls (trading_day, symbol, provider, model, prompt_version, "
+                "prompt_hash, inputs, outcome, reason, raw_answer, parsed, confidence, "
+                "latency_ms, prompt_tokens, completion_tokens, cost_usd, called_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    call.trading_day.isoformat(),
+                    str(call.symbol),
+                    call.provider,
+                    call.model,
+                    call.prompt_version,
+                    call.prompt_hash,
+                    rows.to_json(call.inputs),
+                    call.outcome.value,
+                    call.reason,
+                    call.raw_answer,
+                    rows.to_json(call.parsed),
+                    None if call.confidence is None else str(call.confidence.value),
+                    call.latency_ms,
+                    call.prompt_tokens,
+                    call.completion_tokens,
+                    str(call.cost_usd),
+                    self._now_text(),
+                ),
+            )
+            row = conn.execute(
+                "SELECT * FROM llm_calls WHERE call_id = ?", (cursor.lastrowid,)
+            ).fetchone()
+        return rows.llm_call_from(row)
+
+    def llm_calls(self, trading_day: date) -> Sequence[LlmCallRecord]:
+        cursor = self._conn.execute(
+            "SELECT * FROM llm_calls WHERE trading_day = ? ORDER BY call_id",
+            (trading_day.isoformat(),),
+        )
+        return [rows.llm_call_from(row) for row in cursor]
+
+    def llm_usage(self, trading_day: date) -> LlmUsage:
+        # cost is exact decimal text: summed here, not by SQLite's floats
+        cursor = self._conn.execute(
+            "SELECT prompt_tokens + completion_tokens, cost_usd FROM llm_calls "
+            "WHERE trading_day = ?",
+            (trading_day.isoformat(),),
+        )
+        calls, tokens, cost = 0, 0, Decimal(0)
+        for used, spent in cursor:
+            calls, tokens, cost = calls + 1, tokens + used, cost + Decimal(spent)
+        return LlmUsage(calls, tokens, cost)
 
     # --- approvals ---------------------------------------------------------------------------
 

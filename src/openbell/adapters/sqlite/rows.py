@@ -11,6 +11,7 @@ from typing import Any
 
 from openbell.domain.enums import (
     ExitReason,
+    LlmOutcome,
     OrderRole,
     OrderStatus,
     OrderType,
@@ -27,6 +28,8 @@ from openbell.domain.records import (
     FillRecord,
     Heartbeat,
     LedgerEvent,
+    LlmCallDraft,
+    LlmCallRecord,
     OperatorRequest,
     OrderRecord,
     ScoreRecord,
@@ -182,6 +185,32 @@ def score_from(row: sqlite3.Row) -> ScoreRecord:
         inputs=json.loads(row["inputs"]),
         output=json.loads(row["output"]),
         scored_at=_required_instant(row["scored_at"]),
+    )
+
+
+def llm_call_from(row: sqlite3.Row) -> LlmCallRecord:
+    confidence = row["confidence"]
+    return LlmCallRecord(
+        call_id=row["call_id"],
+        called_at=_required_instant(row["called_at"]),
+        call=LlmCallDraft(
+            trading_day=date.fromisoformat(row["trading_day"]),
+            symbol=Symbol(row["symbol"]),
+            provider=row["provider"],
+            model=row["model"],
+            prompt_version=row["prompt_version"],
+            prompt_hash=row["prompt_hash"],
+            inputs=json.loads(row["inputs"]),
+            outcome=LlmOutcome(row["outcome"]),
+            reason=row["reason"],
+            raw_answer=row["raw_answer"],
+            parsed=json.loads(row["parsed"]),
+            confidence=None if confidence is None else Confidence(Decimal(confidence)),
+            latency_ms=row["latency_ms"],
+            prompt_tokens=row["prompt_tokens"],
+            completion_tokens=row["completion_tokens"],
+            cost_usd=Decimal(row["cost_usd"]),
+        ),
     )
 
 

@@ -199,7 +199,40 @@ def _add_missing_oca_group(conn: sqlite3.Connection) -> None:
 
 _V3: list[Step] = [_add_missing_oca_group]
 
-MIGRATIONS: tuple[tuple[int, Sequence[Step]], ...] = ((1, _V1), (2, _V2), (3, _V3))
+# The LLM scorer's journal: one row per call, whatever came of it.
+_V4: list[Step] = [
+    """
+    CREATE TABLE llm_calls (
+        call_id           INTEGER PRIMARY KEY,
+        trading_day       TEXT NOT NULL,
+        symbol            TEXT NOT NULL,
+        provider          TEXT NOT NULL,
+        model             TEXT NOT NULL,
+        prompt_version    TEXT NOT NULL,
+        prompt_hash       TEXT NOT NULL,
+        inputs            TEXT NOT NULL,
+        outcome           TEXT NOT NULL CHECK (outcome IN ('SCORED', 'NO_TRADE', 'INVALID',
+                                   'REFUSED', 'FAILED', 'OVER_BUDGET')),
+        reason            TEXT NOT NULL DEFAULT '',
+        raw_answer        TEXT NOT NULL DEFAULT '',
+        parsed            TEXT NOT NULL DEFAULT '{}',
+        confidence        TEXT,
+        latency_ms        INTEGER NOT NULL CHECK (latency_ms >= 0),
+        prompt_tokens     INTEGER NOT NULL CHECK (prompt_tokens >= 0),
+        completion_tokens INTEGER NOT NULL CHECK (completion_tokens >= 0),
+        cost_usd          TEXT NOT NULL,
+        called_at         TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX llm_calls_by_day ON llm_calls(trading_day)",
+]
+
+MIGRATIONS: tuple[tuple[int, Sequence[Step]], ...] = (
+    (1, _V1),
+    (2, _V2),
+    (3, _V3),
+    (4, _V4),
+)
 LATEST_VERSION = MIGRATIONS[-1][0]
 
 
