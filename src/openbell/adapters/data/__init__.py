@@ -1,0 +1,1 @@
+"""Market data from providers' REST APIs (Massive, FMP) behind the MarketData port."""
