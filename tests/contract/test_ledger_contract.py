@@ -16,6 +16,7 @@ from openbell.adapters.sqlite.ledger import SqliteLedger
 from openbell.adapters.sqlite.schema import _V1, APPLICATION_ID, LATEST_VERSION
 from openbell.domain.enums import (
     ExitReason,
+    LlmOutcome,
     OrderRole,
     OrderStatus,
     OrderType,
@@ -34,7 +35,7 @@ from openbell.domain.errors import (
 )
 from openbell.domain.orders import Fill, OrderIntent
 from openbell.domain.positions import Position
-from openbell.domain.records import EventDraft, ScoreDraft
+from openbell.domain.records import EventDraft, LlmCallDraft, LlmUsage, ScoreDraft
 from openbell.domain.values import Confidence, Money, OrderRef, Price, Quantity, Symbol
 from openbell.ports import Ledger
 
@@ -456,6 +457,60 @@ class TestJournal:
         )
         assert record.inputs == {"gap_pct": 4.2}
         assert [s.score_id for s in ledger.scores(DAY)] == [record.score_id]
+
+    def test_llm_calls_are_journaled_whole_and_summed_per_day(
+        self, ledger: Ledger, clock: ManualClock
+    ) -> None:
+        scored = LlmCallDraft(
+            trading_day=DAY,
+            symbol=Symbol("WULF"),
+            provider="deepseek",
+            model="deepseek-chat",
+            prompt_version="v1",
+            prompt_hash="ab" * 32,
+            inputs={"gap_pct": "6.85"},
+            outcome=LlmOutcome.SCORED,
+            raw_answer='{"confidence": 0.86}',
+            parsed={"confidence": 0.86, "direction": "long"},
+            confidence=Confidence(Decimal("0.86")),
+            latency_ms=420,
+            prompt_tokens=900,
+            completion_tokens=80,
+            cost_usd=Decimal("0.000331"),
+        )
+        failed = LlmCallDraft(
+            trading_day=DAY,
+            symbol=Symbol("RCAT"),
+            provider="deepseek",
+            model="deepseek-chat",
+            prompt_version="v1",
+            prompt_hash="cd" * 32,
+            inputs={},
+            outcome=LlmOutcome.FAILED,
+            reason="no answer within 20 s",
+            latency_ms=20_000,
+        )
+        other_day = LlmCallDraft(
+            trading_day=DAY + timedelta(days=1),
+            symbol=Symbol("WULF"),
+            provider="gemini",
+            model="gemini-2.5-flash",
+            prompt_version="v1",
+            prompt_hash="ef" * 32,
+            inputs={},
+            outcome=LlmOutcome.INVALID,
+            reason="expected JSON, found prose",
+            raw_answer="I think WULF looks strong",
+            prompt_tokens=10,
+            completion_tokens=5,
+            cost_usd=Decimal("0.01"),
+        )
+        records = [ledger.record_llm_call(c) for c in (scored, failed, other_day)]
+        assert [r.call for r in records] == [scored, failed, other_day]
+        assert records[0].called_at == clock.now()
+        assert [r.call for r in ledger.llm_calls(DAY)] == [scored, failed]
+        assert ledger.llm_usage(DAY) == LlmUsage(2, 980, Decimal("0.000331"))
+        assert ledger.llm_usage(DAY + timedelta(days=2)) == LlmUsage()
 
     def test_scores_and_events_in_batches(self, ledger: Ledger) -> None:
         kept = ledger.record_scores(
