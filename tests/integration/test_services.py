@@ -23,7 +23,7 @@ from openbell.domain.enums import (
     PositionState,
     Side,
 )
-from openbell.domain.errors import BrokerUnavailable
+from openbell.domain.errors import BrokerUnavailable, MarketDataUnavailable
 from openbell.domain.orders import Fill, OrderIntent
 from openbell.domain.values import Money, OrderRef, Price, Quantity, Symbol
 from openbell.services.entries import send_entries
@@ -389,3 +389,50 @@ def test_an_entry_cancel_the_broker_could_not_take_is_tried_again(
     trader.step(late, session)  # the next tick asks again
     trader.step(late, session)  # and only once
     assert broker.cancelled == [entry.order_ref]
+
+
+class MarketDownTwice(FakeMarket):
+    """A provider that fails the first two scans (down, then rate limited), then answers."""
+
+    def __init__(self, rows: Sequence[PremarketFeatures]) -> None:
+        super().__init__(rows)
+        self.asked: list[datetime] = []
+
+    def premarket_features(
+        self, trading_day: date, at: datetime, symbols: Sequence[Symbol] | None = None
+    ) -> Sequence[PremarketFeatures]:
+        self.asked.append(at)
+        if len(self.asked) == 1:
+            raise MarketDataUnavailable("massive", "GET /v2/snapshot", "server error (HTTP 503)")
+        if len(self.asked) == 2:
+            raise MarketDataUnavailable("massive", "GET /v2/snapshot", "rate limited (HTTP 429)")
+        return self.rows
+
+
+def test_a_failed_scan_is_reported_and_tried_again_after_a_pause(
+    ledger: SqliteLedger, clock: ManualClock
+) -> None:
+    broker = FakeBroker()
+    rules = TradingRules(
+        plan=Settings().day_plan(),
+        selection=SelectionRules(3, TIERS),
+        allocation_pct=Decimal(25),
+        stop_loss_pct=Decimal("0.9"),
+    )
+    market = MarketDownTwice([row("WULF", "10.60", 200_000)])
+    trader = DayTrader(ledger, broker, market, RuleScorer(), rules)
+    session = ExchangeCalendar.nyse().session(DAY)
+    scan_at = OPEN - timedelta(hours=1)
+    trader.step(clock.set(scan_at), session)
+    trader.step(clock.set(scan_at + timedelta(seconds=30)), session)  # within the pause
+    assert len(market.asked) == 1
+    trader.step(clock.set(scan_at + timedelta(minutes=1)), session)
+    trader.step(clock.set(scan_at + timedelta(minutes=2)), session)
+    assert len(market.asked) == 3
+    failures = [e.message for e in ledger.events(limit=100) if e.kind == "SCAN_FAILED"]
+    assert len(failures) == 2
+    assert "HTTP 503" in failures[0] and "next attempt at 08:31:00 ET" in failures[0]
+    assert "HTTP 429" in failures[1]
+    [planned] = ledger.positions_of_day(DAY)
+    assert planned.symbol == Symbol("WULF")
+    assert ledger.day_steps(DAY)["morning"].detail == "picks: WULF"

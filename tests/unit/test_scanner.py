@@ -74,8 +74,8 @@ def test_each_rule_drops_with_its_reason_in_the_funnels_order() -> None:
     assert [(r.features.symbol.value, r.rank) for r in result.kept] == [("WULF", 1), ("BBAR", 2)]
     reasons = {r.features.symbol.value: (r.drop, r.reason) for r in result.dropped}
     assert reasons == {
-        "RCAT": (Drop.RANK, "ranked below the top 2"),
-        "UNKN": (Drop.RANK, "ranked below the top 2"),
+        "RCAT": (Drop.RANK, "below the top 2"),
+        "UNKN": (Drop.RANK, "below the top 2"),
         "WULF": (Drop.DUPLICATE, "listed twice"),
         "SKYX": (Drop.PROTECTED, "protected symbol"),
         "AMZN": (Drop.HELD, "already held"),

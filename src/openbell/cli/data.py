@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -9,7 +11,18 @@ import typer
 
 from openbell.adapters.bars.importers.dispatch import import_path
 from openbell.adapters.bars.store import BarStore
-from openbell.cli.common import ConfigOption, Format, FormatOption, console, render, reported
+from openbell.adapters.data.fetch import fetch_into_store
+from openbell.cli.common import (
+    EXIT_RETRY,
+    ConfigOption,
+    Format,
+    FormatOption,
+    console,
+    parse_day,
+    render,
+    reported,
+)
+from openbell.domain.errors import RefusedInput
 from openbell.runtime import compose
 
 data_app = typer.Typer(no_args_is_help=True, help="Import and list market data (bars).")
@@ -57,6 +70,63 @@ def data_import(
             for note in report.notes:
                 out.print(f"  note: {note}", highlight=False)
         out.print(f"store: {settings.data.store}")
+
+
+class FetchSource(StrEnum):
+    massive = "massive"
+    fmp = "fmp"
+    ib = "ib"
+
+
+@data_app.command("fetch")
+def data_fetch(
+    source: Annotated[FetchSource, typer.Option("--source", help="massive, fmp or ib")],
+    symbols: Annotated[str, typer.Option(help="tickers, comma separated")],
+    start: Annotated[str, typer.Option("--from", help="first day YYYY-MM-DD")],
+    end: Annotated[str, typer.Option("--to", help="last day YYYY-MM-DD")],
+    daily_only: Annotated[
+        bool, typer.Option("--daily-only", help="daily bars only, no minute bars")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Fill the bar store from a provider: daily bars and each session's minute bars.
+
+    Days the store already holds are skipped, so a rerun only fetches what is missing;
+    answers about past days are also cached on disk (scanner.cache_dir).
+    """
+    with reported():
+        out = console()
+        settings = compose.settings_from_environment(config).settings
+        names = _symbols(symbols) or []
+        if not names:
+            raise RefusedInput(f"--symbols: expected at least one ticker, found {symbols!r}")
+        first, last = _day(start), _day(end)
+        calendar = compose.build_calendar()
+        store = BarStore(settings.data.store)
+        from openbell.runtime.providers import bar_fetcher  # noqa: PLC0415 - HTTP or IB only here
+
+        with bar_fetcher(settings, source.value) as fetcher:
+            report = fetch_into_store(
+                fetcher, store, calendar, names, first, last, minutes=not daily_only
+            )
+        out.print(
+            f"{source.value}: {report.daily_rows} daily rows, {report.days_written} minute days "
+            f"written, {report.days_already_stored} already stored",
+            highlight=False,
+        )
+        for missing in report.days_without_bars:
+            out.print(f"  no bars: {missing}", highlight=False)
+        for failure in report.failures:
+            out.print(f"  [red]failed[/red] {failure}", highlight=False)
+        out.print(f"store: {settings.data.store}")
+        if report.failures:
+            raise typer.Exit(EXIT_RETRY)
+
+
+def _day(raw: str) -> date:
+    found = parse_day(raw)
+    assert found is not None  # parse_day returns None only for None
+    return found
 
 
 @data_app.command("list")

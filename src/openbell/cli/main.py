@@ -27,6 +27,8 @@ from openbell.cli.common import (
 )
 from openbell.cli.data import data_app
 from openbell.cli.gateway import gateway
+from openbell.cli.report import report_app
+from openbell.cli.scan import scan_command
 from openbell.config import load_settings, masked_view
 from openbell.domain.records import LedgerEvent
 from openbell.domain.sessions import NEW_YORK
@@ -45,6 +47,8 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(data_app, name="data")
 app.add_typer(backtest_app, name="backtest")
 app.add_typer(approvals_app, name="approvals")
+app.command("scan")(scan_command)
+app.add_typer(report_app, name="report")
 app.command("gateway")(gateway)
 app.command("run")(runtime.run)
 app.command("status")(runtime.status)

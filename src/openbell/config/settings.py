@@ -310,6 +310,11 @@ class ScannerSettings(_Section):
     cache_dir: Path = Field(Path("var/cache"), description="per-day cache of provider answers")
     timeout_s: float = Field(10.0, gt=0, le=300)
     max_retries: int = Field(3, ge=0, le=10)
+    requests_per_minute: float | None = Field(
+        None, gt=0, le=100_000, description="pace provider requests (a free plan's limit)"
+    )
+    massive_url: str = Field("https://api.massive.com", pattern=r"^https?://")
+    fmp_url: str = Field("https://financialmodelingprep.com", pattern=r"^https?://")
 
     @model_validator(mode="after")
     def _bands_in_order(self) -> ScannerSettings:
@@ -422,6 +427,16 @@ class Settings(BaseSettings):
         # load_settings merges the layers itself (to know where each value came from) and
         # passes the result as init arguments; nothing else may be read behind its back.
         return (init_settings,)
+
+    @model_validator(mode="after")
+    def _sim_scans_bars(self) -> Settings:
+        # A provider's snapshot is "now": it cannot tell a replayed day's pre-market.
+        if self.broker.mode == "sim" and self.scanner.source != "bars":
+            raise ValueError(
+                "scanner.source|expected bars with broker.mode = sim (the simulated day "
+                f"replays bars; a provider snapshot is live), found {self.scanner.source}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _timeline_in_order(self) -> Settings:

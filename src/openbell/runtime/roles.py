@@ -2,7 +2,7 @@
 
 In ``sim`` mode the day-trader's pre-market scan reads the same bars the simulated gateway
 replays (the bundled demo data or the local bar store); in ``paper`` and ``live`` it reads
-the local bar store until the Massive and FMP adapters arrive (issue 6).
+the source ``scanner.source`` names: the local bar store, Massive or FMP.
 """
 
 from __future__ import annotations
@@ -13,25 +13,24 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from openbell.backtest.market import BarMarketData
-from openbell.backtest.sources import open_source
 from openbell.config import Settings
-from openbell.domain.values import Symbol
 from openbell.ports import Calendar, Clock, Ledger
 from openbell.runtime import compose
 from openbell.runtime.bots import SUPERVISOR_PID_ENV, Bot, BotLoop, StopFlag, session_at
 from openbell.runtime.guard import check_connected_accounts
 from openbell.runtime.logs import configure_logging, secret_values
+from openbell.runtime.scanning import build_scan_source
 from openbell.services.exit_desk import ExitDesk
 from openbell.services.exits import ExitManager
 from openbell.services.rescans import RescanRules
 from openbell.services.trading import DayTrader, TradingRules
 from openbell.services.watch import TapeWatch
-from openbell.strategy.scoring import RuleScorer
 from openbell.strategy.selection import SelectionRules
 
 if TYPE_CHECKING:
     from openbell.adapters.ib.broker import IbBroker
+
+log = logging.getLogger(__name__)
 
 BotRole = Literal["day_trader", "exit_manager"]
 
@@ -96,8 +95,10 @@ def build_bot(
 def build_day_trader(
     settings: Settings, ledger: Ledger, broker: IbBroker, calendar: Calendar
 ) -> DayTrader:
-    data = settings.sim.data if settings.broker.mode == "sim" else "store"
-    source, universe = open_source(data, settings, calendar)
+    from openbell.runtime.scoring import build_scorer  # noqa: PLC0415 - the LLM SDK: bots only
+
+    scan = build_scan_source(settings, calendar)
+    log.info("pre-market scan from %s, scored by %s", scan.describe, settings.scoring.scorer)
     strategy = settings.strategy
     rules = TradingRules(
         plan=settings.day_plan(),
@@ -105,12 +106,12 @@ def build_day_trader(
         allocation_pct=strategy.allocation_pct,
         stop_loss_pct=strategy.stop_loss_pct,
         protected=settings.protection.symbols(),
-        universe=tuple(Symbol(name) for name in universe),
+        universe=scan.universe,
         entry_grace=timedelta(minutes=settings.runtime.entry_grace_min),
         rescans=rescan_rules(settings),
         scan=settings.scan_filters(),
     )
-    return DayTrader(ledger, broker, BarMarketData(source, universe), RuleScorer(), rules)
+    return DayTrader(ledger, broker, scan.market, build_scorer(settings, ledger), rules)
 
 
 def rescan_rules(settings: Settings) -> RescanRules | None:

@@ -199,7 +199,7 @@ def plan_from_scan(
                     metadata={
                         "rank": pick.rank,
                         "reason": pick.candidate.reason,
-                        "scorer": scan.scorer,
+                        "scorer": pick.candidate.scored_by or scan.scorer,
                     },
                 )
             )

@@ -27,7 +27,7 @@ from openbell.domain.enums import (
     Side,
     TimeInForce,
 )
-from openbell.domain.errors import Conflict, InvalidValue, RefusedInput
+from openbell.domain.errors import Conflict, InvalidValue, MarketDataUnavailable, RefusedInput
 from openbell.domain.orders import OrderIntent
 from openbell.domain.positions import Position
 from openbell.domain.records import Approval
@@ -185,9 +185,16 @@ class Rescans:
             return
         ledger = self._ledger
         excluded = exclusions(ledger, day, self._protected, proposed=True)
-        scan = score_the_morning(
-            self._market, self._scorer, day, now, self._universe, self._filters, excluded
-        )
+        try:
+            scan = score_the_morning(
+                self._market, self._scorer, day, now, self._universe, self._filters, excluded
+            )
+        except (MarketDataUnavailable, RefusedInput) as exc:  # this slot is lost, not the day
+            why = f"skipped: the scan failed: {exc}"
+            log.warning("%s: %s", step, why)
+            ledger.mark_step(day, step, why[:2000])
+            ledger.append_event("SCAN_FAILED", f"{step} {why}")
+            return
         rules = SelectionRules(
             room, self._selection.tiers, self._selection.min_price, self._selection.max_price
         )
@@ -203,7 +210,7 @@ class Rescans:
                     pick.candidate.confidence,
                     pick.candidate.reference_price,
                     pick.target_pct,
-                    scan.scorer,
+                    pick.candidate.scored_by or scan.scorer,
                     pick.candidate.reason,
                     slot,
                 )

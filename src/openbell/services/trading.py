@@ -195,6 +195,12 @@ class DayTrader:
                 rules.scan,
                 excluded,
             )
+        except RefusedInput as exc:  # asking again cannot help (a key missing, a past day)
+            why = f"no morning plan: the pre-market scan was refused: {exc}"
+            log.error("%s", why)
+            self._ledger.mark_step(day, MORNING, f"skipped: {why}"[:2000])
+            self._ledger.append_event("SCAN_FAILED", why)
+            return
         except MarketDataUnavailable as exc:
             self._scan_retry_at = now + rules.scan_retry
             retry = self._scan_retry_at.astimezone(NEW_YORK)

@@ -176,7 +176,7 @@ def scan(
     passed.sort(key=lambda item: (-item[1].value, item[0].symbol.value))
     kept = [ScanRow(row, i + 1, score) for i, (row, score) in enumerate(passed[: filters.top_k])]
     below = [
-        ScanRow(row, None, score, Drop.RANK, f"ranked below the top {filters.top_k}")
+        ScanRow(row, None, score, Drop.RANK, f"below the top {filters.top_k}")
         for row, score in passed[filters.top_k :]
     ]
     return ScanResult((*kept, *below, *dropped))

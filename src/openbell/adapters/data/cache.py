@@ -46,13 +46,17 @@ class DayCache:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             log.warning("ignoring unreadable cache file %s: %s", file, exc)
             return None
-        if not isinstance(stored, dict) or stored.get("request") != request:
+        if not isinstance(stored, dict) or "body" not in stored:
+            log.warning("ignoring cache file %s: expected a request and its answer", file)
+            return None
+        if stored.get("request") != request:
             log.warning("ignoring cache file %s: it answers another request", file)
             return None
-        return Cached(stored.get("body"))
+        return Cached(stored["body"])
 
     def put(self, day: date, path: str, params: Mapping[str, Any], body: Any) -> None:
         file, request = self._file(day, path, params)
+        temporary: str | None = None
         try:
             file.parent.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=file.parent, suffix=".part")
@@ -61,3 +65,5 @@ class DayCache:
             os.replace(temporary, file)  # readers see the old file or the whole new one
         except OSError as exc:  # a full disk or a read-only cache costs a request, not a day
             log.warning("cannot cache %s %s: %s", path, day, exc)
+            if temporary is not None:  # no half-written file left behind
+                Path(temporary).unlink(missing_ok=True)

@@ -131,11 +131,20 @@ class JsonApi:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def get(self, path: str, params: Params | None = None, *, cache_day: date | None = None) -> Any:
+    def get(
+        self,
+        path: str,
+        params: Params | None = None,
+        *,
+        cache_day: date | None = None,
+        cache_if: Callable[[Any], bool] | None = None,
+    ) -> Any:
         """The decoded JSON of ``GET path?params``.
 
         With ``cache_day`` (a day whose data can no longer change) the answer is kept on
         disk under that day, and a later identical request is answered from there.
+        ``cache_if`` keeps only the answers it accepts: an empty answer about a settled day
+        (data not published yet) must not be served forever.
         """
         params = dict(params or {})
         if self._cache is not None and cache_day is not None:
@@ -145,7 +154,8 @@ class JsonApi:
         if self.provider.key is None:
             raise MissingSecret(self.provider.name, self.provider.key_variable)
         body = self._fetch(path, params)
-        if self._cache is not None and cache_day is not None:
+        keep = cache_if is None or cache_if(body)
+        if self._cache is not None and cache_day is not None and keep:
             self._cache.put(cache_day, path, params, body)
         return body
 
@@ -191,6 +201,8 @@ class JsonApi:
             return _Retry(f"no answer within {self._policy.timeout_s:g} s")
         except httpx.RemoteProtocolError as exc:
             return _Retry(f"the connection broke mid-answer ({self._redact(str(exc))})")
+        except httpx.DecodingError:  # a compressed body cut short or corrupt
+            return _Retry("expected a readable body, found one that cannot be decompressed")
         except httpx.TransportError as exc:
             return _Retry(f"cannot reach {self.provider.base_url} ({type(exc).__name__})")
         return self._answer(response.status_code, response.headers, content, what)

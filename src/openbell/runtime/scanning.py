@@ -1,0 +1,68 @@
+"""Compose the pre-market scan from the settings: where features come from (bars, Massive,
+FMP) and who scores them (the rules, or the LLM chain ending in the rules)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from openbell.backtest.market import BarMarketData
+from openbell.backtest.sources import open_source
+from openbell.config import ENV_PREFIX, Settings
+from openbell.domain.errors import MissingSecret, RefusedInput
+from openbell.domain.values import Symbol
+from openbell.ports import Calendar, MarketData
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+@dataclass
+class ScanSource:
+    """The market data port, the universe it scans (None: the provider's whole market), and
+    how to release what it holds (HTTP connections)."""
+
+    market: MarketData
+    universe: tuple[Symbol, ...] | None
+    describe: str
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        for close in self.closers:
+            close()
+
+
+def check_scan_source(settings: Settings, mode: str) -> None:
+    """Refuse a run whose scan cannot work, before any process starts: a sim run must scan
+    the replayed bars, and a provider needs its key."""
+    source = settings.scanner.source
+    if source == "bars":
+        return
+    if mode == "sim":
+        raise RefusedInput(
+            f"scanner.source: expected bars for a sim run (the simulated day replays bars; a "
+            f"provider's snapshot is live), found {source}"
+        )
+    key = f"{source}_api_key"
+    if settings.secrets.value_of(key) is None:
+        raise MissingSecret(f"scanner.source = {source}", f"{ENV_PREFIX}SECRETS__{key.upper()}")
+
+
+def bars_data(settings: Settings) -> str:
+    """Which bars a bar scan reads: the sim's data (the demo, by default) or the store."""
+    return settings.sim.data if settings.broker.mode == "sim" else "store"
+
+
+def build_scan_source(
+    settings: Settings, calendar: Calendar, data: str | None = None
+) -> ScanSource:
+    """The scan's market data: the bars (``data``: demo or store) or a provider's API."""
+    source = settings.scanner.source
+    if source == "bars" or data is not None:
+        chosen = data or bars_data(settings)
+        bars, universe = open_source(chosen, settings, calendar)
+        symbols = tuple(Symbol(name) for name in universe)
+        return ScanSource(BarMarketData(bars, universe), symbols, f"bars ({chosen})")
+    from openbell.runtime.providers import provider_scan_source  # noqa: PLC0415 - httpx only here
+
+    return provider_scan_source(settings, calendar)
