@@ -21,7 +21,7 @@ from openbell.backtest.metrics import Trade
 from openbell.backtest.runner import BacktestConfig, run_backtest
 from openbell.bars.frame import NEW_YORK, DayBars, to_ns
 from openbell.config import load_settings
-from openbell.domain.candidates import Candidate, PremarketFeatures
+from openbell.domain.candidates import Candidate, PremarketFeatures, ScoreBatch
 from openbell.domain.enums import Side
 from openbell.domain.values import Confidence, Money
 from openbell.strategy.selection import SelectionRules
@@ -44,11 +44,13 @@ SLIPPAGE = Decimal("0.0002")  # the venue's default 2 bps on market and stop fil
 class PickEverything:
     name = "fixed-0.9"
 
-    def score(self, features: list[PremarketFeatures]) -> list[Candidate]:
-        return [
-            Candidate(f.symbol, Confidence(Decimal("0.9")), f.last_price, "test pick")
-            for f in features
-        ]
+    def score(self, features: list[PremarketFeatures], trading_day: date) -> ScoreBatch:
+        return ScoreBatch(
+            tuple(
+                Candidate(f.symbol, Confidence(Decimal("0.9")), f.last_price, "test pick")
+                for f in features
+            )
+        )
 
 
 @pytest.fixture(scope="module")

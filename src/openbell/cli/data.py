@@ -105,7 +105,7 @@ def data_fetch(
         store = BarStore(settings.data.store)
         from openbell.runtime.providers import bar_fetcher  # noqa: PLC0415 - HTTP or IB only here
 
-        with bar_fetcher(settings, source.value) as fetcher:
+        with bar_fetcher(settings, source.value, compose.build_clock()) as fetcher:
             report = fetch_into_store(
                 fetcher, store, calendar, names, first, last, minutes=not daily_only
             )

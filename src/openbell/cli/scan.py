@@ -41,7 +41,10 @@ def scan_command(
     ] = None,
     at: Annotated[
         str | None,
-        typer.Option(help="scan time: HH:MM New York, or 'open - 60m' (default: schedule.scan)"),
+        typer.Option(
+            help="scan time: HH:MM New York, or 'open - 60m' (default: schedule.scan for "
+            "bars, now for a provider)"
+        ),
     ] = None,
     data: Annotated[
         str | None,
@@ -70,8 +73,12 @@ def scan_command(
             if day is not None
             else calendar.upcoming_session(clock.now())
         )
-        when = parse_at(at, session, settings.schedule.scan)
-        source = build_scan_source(settings, calendar, data)
+        source = build_scan_source(settings, calendar, clock, data)
+        when = (
+            clock.now()
+            if source.live and at is None
+            else parse_at(at, session, settings.schedule.scan)
+        )
         ledger = compose.open_ledger(settings, clock, process="scan")
         try:
             excluded = exclusions(ledger, session.trading_day, settings.protection.symbols())

@@ -88,16 +88,16 @@ def build_bot(
     calendar: Calendar,
 ) -> Bot:
     if role == "day_trader":
-        return build_day_trader(settings, ledger, broker, calendar)
+        return build_day_trader(settings, ledger, broker, clock, calendar)
     return build_exit_desk(settings, ledger, broker, clock, calendar)
 
 
 def build_day_trader(
-    settings: Settings, ledger: Ledger, broker: IbBroker, calendar: Calendar
+    settings: Settings, ledger: Ledger, broker: IbBroker, clock: Clock, calendar: Calendar
 ) -> DayTrader:
     from openbell.runtime.scoring import build_scorer  # noqa: PLC0415 - the LLM SDK: bots only
 
-    scan = build_scan_source(settings, calendar)
+    scan = build_scan_source(settings, calendar, clock)
     log.info("pre-market scan from %s, scored by %s", scan.describe, settings.scoring.scorer)
     strategy = settings.strategy
     rules = TradingRules(

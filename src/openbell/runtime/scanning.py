@@ -11,7 +11,7 @@ from openbell.backtest.sources import open_source
 from openbell.config import ENV_PREFIX, Settings
 from openbell.domain.errors import MissingSecret, RefusedInput
 from openbell.domain.values import Symbol
-from openbell.ports import Calendar, MarketData
+from openbell.ports import Calendar, Clock, MarketData
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -25,6 +25,8 @@ class ScanSource:
     market: MarketData
     universe: tuple[Symbol, ...] | None
     describe: str
+    live: bool = False
+    """A provider's snapshot: it can only tell the pre-market as of now."""
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -54,9 +56,10 @@ def bars_data(settings: Settings) -> str:
 
 
 def build_scan_source(
-    settings: Settings, calendar: Calendar, data: str | None = None
+    settings: Settings, calendar: Calendar, clock: Clock, data: str | None = None
 ) -> ScanSource:
-    """The scan's market data: the bars (``data``: demo or store) or a provider's API."""
+    """The scan's market data: the bars (``data``: demo or store) or a provider's API,
+    which knows only "now" by ``clock``."""
     source = settings.scanner.source
     if source == "bars" or data is not None:
         chosen = data or bars_data(settings)
@@ -65,4 +68,4 @@ def build_scan_source(
         return ScanSource(BarMarketData(bars, universe), symbols, f"bars ({chosen})")
     from openbell.runtime.providers import provider_scan_source  # noqa: PLC0415 - httpx only here
 
-    return provider_scan_source(settings, calendar)
+    return provider_scan_source(settings, calendar, clock)
