@@ -5,11 +5,12 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 from openbell.adapters.clock import ManualClock
+from openbell.adapters.sqlite.ledger import SqliteLedger
 from openbell.backtest.metrics import Summary, summarize
 from openbell.backtest.runner import (
     BacktestConfig,
@@ -19,14 +20,18 @@ from openbell.backtest.runner import (
     run_backtest,
 )
 from openbell.backtest.sources import open_source, venue_config
+from openbell.bars.source import BarSource
 from openbell.config import Settings
 from openbell.domain.errors import InvalidValue
 from openbell.domain.values import Money
-from openbell.ports import Calendar
+from openbell.ports import Calendar, LlmJournal, Scorer
 from openbell.reports.backtest import write_report
+from openbell.reports.picks import Pick, picks_of
 from openbell.strategy.exits import TargetTier
 from openbell.strategy.selection import SelectionRules
 from openbell.strategy.timing import EntryTiming
+
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,8 @@ class BacktestRequest:
     seed: int = 0
     via_gateway: bool = False
     """Send every order through the IB adapter and ib_async to a simulated gateway."""
+    scorer: str | None = None
+    """rules or llm; None: ``scoring.scorer`` from the settings."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,8 @@ class BacktestOutcome:
     result: BacktestResult
     summary: Summary
     synthetic_note: str
+    picks: tuple[Pick, ...] = ()
+    """Each day's picks with their move from the open (the brief's measure)."""
 
 
 def _tiers(settings: Settings, target_pct: Decimal | None) -> tuple[TargetTier, ...]:
@@ -90,7 +99,27 @@ def build_config(
         protected=settings.protection.symbols(),
         venue=venue_config(settings),
         scan=settings.scan_filters(),
+        scorer_for=_scorer_for(settings, request.scorer),
     )
+
+
+def _scorer_for(settings: Settings, scorer: str | None) -> Callable[[LlmJournal], Scorer] | None:
+    """The LLM chain when asked for (it journals its calls in the run's ledger); the rules
+    otherwise (None: the config's default)."""
+    chosen = scorer or settings.scoring.scorer
+    if chosen == "rules":
+        return None
+    if chosen != "llm":
+        raise InvalidValue("--scorer", "rules or llm", chosen)
+    scoring = settings.scoring.model_copy(update={"scorer": "llm"})
+    with_llm = settings.model_copy(update={"scoring": scoring})
+
+    def build(journal: LlmJournal) -> Scorer:
+        from openbell.runtime.scoring import build_scorer  # noqa: PLC0415 - the LLM SDK
+
+        return build_scorer(with_llm, journal)
+
+    return build
 
 
 def run_request(
@@ -98,8 +127,13 @@ def run_request(
     settings: Settings,
     calendar: Calendar,
     on_day: Callable[[date], None] | None = None,
+    ledger_path: Path | None = None,
 ) -> BacktestOutcome:
-    """Run one backtest in a scratch ledger."""
+    """Run one backtest in a scratch ledger, or in a new ``ledger_path`` to keep."""
+    if ledger_path is not None:
+        for stale in (ledger_path, *ledger_path.parent.glob(ledger_path.name + "-*")):
+            stale.unlink(missing_ok=True)  # a kept ledger describes one run only
+        ledger_path.parent.mkdir(parents=True, exist_ok=True)
     source, universe = open_source(request.data, settings, calendar, request.seed)
     config = build_config(request, settings, universe)
     factory: BrokerFactory | None = None
@@ -112,8 +146,9 @@ def run_request(
             return GatewayBroker.stepped(clock, config.venue, calendar, config.starting_equity)
 
     with tempfile.TemporaryDirectory(prefix="openbell-backtest-") as scratch:
-        ledger_path = Path(scratch) / "ledger.sqlite"
-        result = run_backtest(config, calendar, source, ledger_path, on_day, factory)
+        path = ledger_path or Path(scratch) / "ledger.sqlite"
+        result = run_backtest(config, calendar, source, path, on_day, factory)
+        picks = _picks(path, source, calendar, config) if result.sessions else ()
     summary = summarize(result.trades)
     note = ""
     if summary.synthetic_trades:
@@ -121,7 +156,25 @@ def run_request(
             f"{summary.synthetic_trades} of {summary.trades} trades ran on synthetic "
             "intraday paths drawn from real daily bars (see ATTRIBUTION.md)."
         )
-    return BacktestOutcome(request, result, summary, note)
+    return BacktestOutcome(request, result, summary, note, picks)
+
+
+def _picks(
+    ledger_path: Path, source: BarSource, calendar: Calendar, config: BacktestConfig
+) -> tuple[Pick, ...]:
+    """The run's picks, read back from its ledger (its clock stamps nothing: reads only)."""
+    days = [
+        day
+        for day in (
+            date.fromordinal(n) for n in range(config.start.toordinal(), config.end.toordinal() + 1)
+        )
+        if calendar.is_trading_day(day)
+    ]
+    ledger = SqliteLedger.open(ledger_path, ManualClock(_EPOCH), process="report")
+    try:
+        return tuple(picks_of(ledger, source, calendar, days))
+    finally:
+        ledger.close()
 
 
 def write_outcome(outcome: BacktestOutcome, out: Path) -> Path:

@@ -29,7 +29,7 @@ from openbell.domain.orders import Fill
 from openbell.domain.positions import Position
 from openbell.domain.sessions import Session
 from openbell.domain.values import Money, Symbol
-from openbell.ports import Broker, Calendar, Scorer
+from openbell.ports import Broker, Calendar, LlmJournal, Scorer
 from openbell.services.entries import send_entries
 from openbell.services.exits import ExitManager
 from openbell.services.morning import MorningPlan, plan_the_morning
@@ -78,6 +78,9 @@ class BacktestConfig:
     protected: frozenset[Symbol] = frozenset()
     venue: VenueConfig = field(default_factory=VenueConfig)
     scorer: Scorer = field(default_factory=RuleScorer)
+    scorer_for: Callable[[LlmJournal], Scorer] | None = None
+    """Build the scorer on the run's ledger (an LLM scorer journals its calls there); when
+    set it replaces ``scorer``."""
     scan: ScanFilters = field(default_factory=ScanFilters)
 
     def __post_init__(self) -> None:
@@ -112,6 +115,7 @@ class _Day:
         self.config, self.source, self.ledger = config, source, ledger
         self.clock, self.broker = clock, broker
         self.market = BarMarketData(source, config.universe)
+        self.scorer = config.scorer_for(ledger) if config.scorer_for else config.scorer
         self.manager = ExitManager(ledger, broker)
 
     def replay(self, session: Session, result: BacktestResult) -> None:
@@ -126,7 +130,7 @@ class _Day:
         return plan_the_morning(
             self.ledger,
             self.market,
-            self.config.scorer,
+            self.scorer,
             trading_day=day,
             at=timeline.scan,
             rules=self.config.rules,

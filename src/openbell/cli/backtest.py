@@ -18,6 +18,7 @@ from openbell.cli.common import ConfigOption, Format, console, parse_day, render
 from openbell.domain.errors import InvalidValue
 from openbell.reports.backtest import TRADE_COLUMNS, summary_json, summary_rows, trade_row
 from openbell.reports.charts import sweep_heatmap
+from openbell.reports.picks import ACCURACY_COLUMNS, accuracy_rows
 from openbell.runtime import compose
 
 backtest_app = typer.Typer(help="Replay the strategy over bars with the live services.")
@@ -71,11 +72,18 @@ def backtest(
             help="send every order through the IB adapter and ib_async to the simulated gateway"
         ),
     ] = False,
+    scorer: Annotated[
+        str | None,
+        typer.Option(help="rules or llm (default: scoring.scorer); llm calls the providers"),
+    ] = None,
     out_dir: OutOption = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="table or json")] = Format.table,
     config: ConfigOption = None,
 ) -> None:
-    """Run one backtest and report its trades, summary, charts and HTML page."""
+    """Run one backtest and report its trades, summary, pick quality, charts and HTML page.
+
+    The run's ledger is kept in the report folder: ``openbell report picks --ledger`` and
+    the LLM's journal can be read from it."""
     if ctx.invoked_subcommand is not None:
         return
     with reported():
@@ -90,15 +98,21 @@ def backtest(
             stop_loss_pct=_pct(stop, "--stop"),
             data=data,
             via_gateway=via_gateway,
+            scorer=scorer,
         )
         calendar = compose.build_calendar()
+        folder = out_dir or Path("var/backtests") / f"{request.start}_{request.end}_{entry}"
         with Progress(console=console(stderr=True), transient=True) as progress:
             task = progress.add_task("replaying sessions", total=None)
             outcome = run_request(
-                request, settings, calendar, on_day=lambda _day: progress.advance(task)
+                request,
+                settings,
+                calendar,
+                on_day=lambda _day: progress.advance(task),
+                ledger_path=folder / "ledger.sqlite",
             )
-        folder = out_dir or Path("var/backtests") / f"{request.start}_{request.end}_{entry}"
         report = write_outcome(outcome, folder)
+        accuracy = accuracy_rows(outcome.picks)
         trades = [trade_row(t) for t in outcome.result.trades]
         if fmt is Format.json:
             out.print_json(
@@ -107,6 +121,8 @@ def backtest(
                         "summary": summary_json(outcome.summary),
                         "trades": trades,
                         "report": str(report),
+                        "ledger": str(folder / "ledger.sqlite"),
+                        "pick_accuracy": accuracy,
                         "note": outcome.synthetic_note,
                     }
                 )
@@ -114,6 +130,7 @@ def backtest(
             return
         render(out, trades, TRADE_COLUMNS, Format.table, "trades")
         render(out, summary_rows(outcome.summary), ("metric", "value"), Format.table, "summary")
+        render(out, accuracy, ACCURACY_COLUMNS, Format.table, "pick quality by scorer")
         if outcome.synthetic_note:
             out.print(outcome.synthetic_note, highlight=False)
         if via_gateway:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -54,6 +55,10 @@ def report_picks(
     data: Annotated[
         str | None, typer.Option(help="bars for the open and high: demo or store")
     ] = None,
+    ledger_file: Annotated[
+        Path | None,
+        typer.Option("--ledger", help="another ledger, e.g. a backtest's (default: ledger.path)"),
+    ] = None,
     fmt: FormatOption = Format.table,
     config: ConfigOption = None,
 ) -> None:
@@ -71,7 +76,9 @@ def report_picks(
         from openbell.backtest.sources import open_source  # noqa: PLC0415 - bars only here
 
         bars, _ = open_source(data or bars_data(settings), settings, calendar)
-        ledger = compose.open_ledger(settings, clock, process="report")
+        if ledger_file is not None and not ledger_file.is_file():
+            raise RefusedInput(f"--ledger: expected a ledger file, found nothing at {ledger_file}")
+        ledger = compose.open_ledger(settings, clock, process="report", path=ledger_file)
         try:
             picks = picks_of(ledger, bars, calendar, days)
         finally:
