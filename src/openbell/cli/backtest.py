@@ -157,7 +157,9 @@ def sweep(
     with reported():
         out = console()
         settings = compose.settings_from_environment(config).settings
-        base = BacktestRequest(start=_day(start, "--from"), end=_day(end, "--to"), data=data)
+        base = BacktestRequest(  # the rules: a grid would ask an LLM once per point and day
+            start=_day(start, "--from"), end=_day(end, "--to"), data=data, scorer="rules"
+        )
         points = grid(
             [e.strip() for e in entries.split(",") if e.strip()],
             _pcts(targets, "--targets"),
