@@ -76,6 +76,7 @@ class ScriptedServer:
 
     def __init__(self) -> None:
         self._routes: dict[tuple[str, str], _Route] = {}
+        self._otherwise: Reply = Reply.json({"error": "no route"}, 404)
         self._lock = threading.Lock()
         self.requests: list[Seen] = []
         server = self
@@ -99,7 +100,7 @@ class ScriptedServer:
                 with server._lock:
                     server.requests.append(seen)
                     route = server._routes.get((self.command, split.path))
-                reply = route.next(seen) if route else Reply.json({"error": "no route"}, 404)
+                reply = route.next(seen) if route else server._otherwise
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
                 self.send_response(reply.status)
@@ -141,6 +142,10 @@ class ScriptedServer:
             raise ValueError("a route needs at least one reply")
         with self._lock:
             self._routes[(method, path)] = _Route(list(replies))
+
+    def otherwise(self, reply: Reply) -> None:
+        """Answer every request no route matches with ``reply`` (404 until set)."""
+        self._otherwise = reply
 
     def seen(self, path: str) -> list[Seen]:
         with self._lock:
