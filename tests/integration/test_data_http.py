@@ -220,6 +220,16 @@ def test_another_4xx_is_not_retried_and_shows_the_answer(
     assert len(server.seen(PATH)) == 1
 
 
+def test_a_402_says_the_plan_does_not_include_the_endpoint(
+    server: ScriptedServer, fake_time: FakeTime
+) -> None:
+    server.route("GET", PATH, Reply.json({"Error Message": "Restricted Endpoint"}, 402))
+    with make_api(server, fake_time) as api, pytest.raises(MarketDataUnavailable) as raised:
+        api.get(PATH)
+    assert "the plan does not include this endpoint (HTTP 402)" in str(raised.value)
+    assert len(server.seen(PATH)) == 1  # a plan does not change between retries
+
+
 def test_a_missing_key_is_refused_before_any_request(
     server: ScriptedServer, fake_time: FakeTime
 ) -> None:
@@ -308,6 +318,26 @@ def test_cache_if_keeps_only_the_answers_it_accepts(
         for _ in range(4):
             api.get(PATH, cache_day=SETTLED, cache_if=has_results)
     assert len(server.seen(PATH)) == 3  # two empty answers asked again; the third kept
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        {"Error Message": "Limit Reach . Please upgrade your plan"},
+        {"error": "plan limit"},
+        {"status": "ERROR", "request_id": "a1"},
+    ],
+)
+def test_an_error_object_with_http_200_is_never_served_from_the_cache(
+    server: ScriptedServer, fake_time: FakeTime, tmp_path: Path, error: dict[str, str]
+) -> None:
+    server.route("GET", PATH, Reply.json(error), Reply.json(error), OK)
+    with make_api(server, fake_time, cache=DayCache(tmp_path, "massive")) as api:
+        assert api.get(PATH, cache_day=SETTLED) == error
+        assert api.get(PATH, cache_day=SETTLED) == error
+        assert api.get(PATH, cache_day=SETTLED)["status"] == "OK"
+        assert api.get(PATH, cache_day=SETTLED)["status"] == "OK"
+    assert len(server.seen(PATH)) == 3  # both errors asked again; the answer kept
 
 
 # --- the key ---------------------------------------------------------------------------------

@@ -17,18 +17,28 @@ Three layers, each usable on its own:
 from __future__ import annotations
 
 import logging
-import math
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
-import numpy as np
-
 from openbell.adapters.data.cache import DayCache
+from openbell.adapters.data.common import (
+    Closing,
+    LeftOut,
+    LiveOnly,
+    daily_bars,
+    features,
+    history_row,
+    last_settled,
+    log_skipped,
+    minute_bars,
+    ny_day,
+    previous_sessions,
+    require_over,
+)
 from openbell.adapters.data.fmp_models import (
     PROVIDER,
     DailyBar,
@@ -42,28 +52,19 @@ from openbell.adapters.data.fmp_models import (
     rows,
 )
 from openbell.adapters.data.http import HttpPolicy, JsonApi, NotFoundAtProvider, Params, Provider
-from openbell.bars.frame import F64, Basis, DailyBars, DayBars, to_ns
-from openbell.bars.history import ATR_DAYS, VOLUME_DAYS, DailyHistory
+from openbell.bars.frame import Basis, DailyBars, DayBars, to_ns
+from openbell.bars.history import DailyHistory
 from openbell.domain.candidates import PremarketFeatures
-from openbell.domain.errors import (
-    InvalidValue,
-    MarketDataUnavailable,
-    MissingSecret,
-    NotFound,
-    RefusedInput,
-)
+from openbell.domain.errors import InvalidValue, MarketDataUnavailable, MissingSecret, NotFound
 from openbell.domain.orders import require_aware
 from openbell.domain.sessions import NEW_YORK
-from openbell.domain.values import Price, Symbol, decimal_from_float
+from openbell.domain.values import Symbol
 from openbell.ports import Calendar, Clock
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://financialmodelingprep.com"
 KEY_VARIABLE = "OPENBELL__SECRETS__FMP_API_KEY"
-HISTORY_SESSIONS = max(VOLUME_DAYS, ATR_DAYS + 1)
-"""Enough sessions for the 20-day volume and the 14-day ATR (15 closes) to be exactly the
-backtester's: DailyHistory's windows never look further back."""
 QUOTE_CHUNK = 100
 """Symbols per batch request. FMP documents no maximum for ``symbols``; 100 keeps the URL
 short (about 600 characters) and a failed request cheap."""
@@ -75,7 +76,6 @@ _PROFILE = "/stable/profile"
 _DAILY = "/stable/historical-price-eod/full"
 _DAILY_RAW = "/stable/historical-price-eod/non-split-adjusted"
 _MINUTES = "/stable/historical-chart/1min"
-_DETAILED_LOG = 20
 _REDACTED = "***"
 
 B = TypeVar("B", DailyBar, RawDailyBar)
@@ -116,7 +116,7 @@ def _has_day(day: date) -> Callable[[Any], bool]:
     return check
 
 
-class FmpClient:
+class FmpClient(Closing):
     """Typed calls to FMP's ``/stable`` endpoints. ``cache_day`` names the settled day an
     answer is about (it is then kept on disk); None asks afresh every time."""
 
@@ -127,12 +127,6 @@ class FmpClient:
 
     def close(self) -> None:
         self._api.close()
-
-    def __enter__(self) -> FmpClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # --- live (never cached) --------------------------------------------------------------
     def gainers(self) -> list[Mover]:
@@ -242,16 +236,7 @@ class FmpClient:
 
 
 # --- the MarketData port ------------------------------------------------------------------------
-class LiveOnly(RefusedInput):
-    """A live provider was asked about a day its quotes have left behind: replay past days
-    from the bar store instead."""
-
-
-class _Skip(Exception):
-    """A symbol left out of the scan, and why."""
-
-
-class FmpMarketData:
+class FmpMarketData(Closing):
     """The MarketData port over FMP: live quotes for today, daily history for the rest.
 
     * Universe: ``symbols`` if given, else the configured ``universe``, else FMP's biggest
@@ -306,12 +291,6 @@ class FmpMarketData:
     def close(self) -> None:
         self._client.close()
 
-    def __enter__(self) -> FmpMarketData:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def premarket_features(
         self, trading_day: date, at: datetime, symbols: Sequence[Symbol] | None = None
     ) -> list[PremarketFeatures]:
@@ -331,11 +310,11 @@ class FmpMarketData:
                     "quotes",
                     f"expected quotes for {len(names)} symbols of the universe, found none",
                 )
-            _log_skipped(skipped, len(asked))
+            log_skipped(log, PROVIDER, skipped, len(asked), "symbols")
             return []
         _refuse_the_past(trading_day, quotes)
         trades = self._trades_today([q.symbol.upper() for q in quotes], trading_day)
-        sessions = self._previous_sessions(trading_day)
+        sessions = previous_sessions(self._calendar, trading_day)
         found = []
         for quote in quotes:
             name = quote.symbol.upper()
@@ -345,9 +324,9 @@ class FmpMarketData:
                 found.append(
                     _features(quote, trades.get(name), history, profile, trading_day, sessions[-1])
                 )
-            except _Skip as why:
+            except LeftOut as why:
                 skipped[name] = str(why)
-        _log_skipped(skipped, len(asked))
+        log_skipped(log, PROVIDER, skipped, len(asked), "symbols")
         return found
 
     def _start(self, trading_day: date) -> None:
@@ -380,19 +359,11 @@ class FmpMarketData:
         today: dict[str, ExtendedTrade] = {}
         for trade in trades:
             name = trade.symbol.upper()
-            if _ny_day(trade.timestamp_ms / 1000) != trading_day or not trade.price > 0:
+            if ny_day(trade.timestamp_ms / 1000) != trading_day or not trade.price > 0:
                 continue  # yesterday's after-hours trade is no pre-market trade
             if name not in today or trade.timestamp_ms > today[name].timestamp_ms:
                 today[name] = trade
         return today
-
-    def _previous_sessions(self, trading_day: date) -> list[date]:
-        days: list[date] = []
-        day = trading_day
-        for _ in range(HISTORY_SESSIONS):
-            day = self._calendar.previous_session(day).trading_day
-            days.append(day)
-        return days[::-1]
 
     def _history(self, name: str, sessions: Sequence[date], trading_day: date) -> DailyHistory:
         if name in self._histories:
@@ -401,14 +372,14 @@ class FmpMarketData:
         try:
             bars = self._client.daily_adjusted(name, first, last, cache_day=trading_day)
         except NotFoundAtProvider:
-            raise _Skip("FMP has no daily history of it (HTTP 404)") from None
+            raise LeftOut("FMP has no daily history of it (HTTP 404)") from None
         bars = sorted((b for b in bars if first <= b.day <= last), key=lambda b: b.day)
         if len(bars) < 2:
-            raise _Skip(f"{len(bars)} of the last {len(sessions)} sessions in its history")
+            raise LeftOut(f"{len(bars)} of the last {len(sessions)} sessions in its history")
         try:
-            daily = _daily_bars(name, bars, Basis.SPLIT_ADJUSTED)
+            daily = daily_bars(name, [b.day for b in bars], bars, Basis.SPLIT_ADJUSTED, PROVIDER)
         except InvalidValue as exc:
-            raise _Skip(f"unusable daily history: {exc}") from None
+            raise LeftOut(f"unusable daily history: {exc}") from None
         history = DailyHistory.of(daily, ())  # split-adjusted: no splits left to apply
         if bars[-1].day == last:  # complete: asked again next scan only if it is not
             self._histories[name] = history
@@ -445,7 +416,7 @@ def _checked(asked: Sequence[str]) -> tuple[list[str], dict[str, str]]:
 
 
 def _refuse_the_past(trading_day: date, quotes: Sequence[Quote]) -> None:
-    latest = max(_ny_day(q.timestamp_s) for q in quotes)
+    latest = max(ny_day(q.timestamp_s) for q in quotes)
     if latest > trading_day:
         raise LiveOnly(
             f"fmp scans from live quotes: expected trading_day {latest} or later (FMP's "
@@ -462,35 +433,26 @@ def _features(
     trading_day: date,
     previous_session: date,
 ) -> PremarketFeatures:
-    i = history.position(trading_day)
-    if i is None:
-        raise _Skip("fewer than two sessions of history")
+    i = history_row(history, trading_day)
     previous_close = _previous_close(quote, history, i, trading_day, previous_session)
     last, volume = _today(quote, trade, trading_day)
-    atr_pct, average_volume = float(history.atr_pct[i]), float(history.average_volume[i])
-    if not (math.isfinite(atr_pct) and math.isfinite(average_volume)):
-        raise _Skip(f"history without an ATR or average volume ({atr_pct}, {average_volume})")
-    try:
-        return PremarketFeatures(
-            Symbol(quote.symbol),
-            Price.from_float(previous_close, 4),
-            Price.from_float(last if last is not None else previous_close, 4),
-            Decimal(int(volume)),
-            Decimal(int(average_volume)),
-            decimal_from_float(atr_pct, 4),
-            security_type=_security_type(profile),
-            halted=None,
-            market_cap=_market_cap(profile, quote),
-            sector=_sector(profile),
-        )
-    except InvalidValue as exc:
-        raise _Skip(str(exc)) from None
+    return features(
+        quote.symbol,
+        history,
+        i,
+        previous_close,
+        last,
+        volume,
+        security_type=_security_type(profile),
+        market_cap=_market_cap(profile, quote),
+        sector=_sector(profile),
+    )
 
 
 def _previous_close(
     quote: Quote, history: DailyHistory, i: int, trading_day: date, previous_session: date
 ) -> float:
-    quote_day = _ny_day(quote.timestamp_s)
+    quote_day = ny_day(quote.timestamp_s)
     history_day = date.fromisoformat(str(history.days[i - 1].astype("datetime64[D]")))
     if quote_day == trading_day:  # FMP rolled the quote over: its previousClose is ours
         close = quote.previous_close
@@ -499,12 +461,12 @@ def _previous_close(
     elif quote_day == previous_session:  # the quote still shows the previous session
         close = quote.price
     else:
-        raise _Skip(
+        raise LeftOut(
             f"no close of the previous session {previous_session}: the history ends "
             f"{history_day} and the quote is stamped {quote_day}"
         )
     if not close > 0:
-        raise _Skip(f"no previous close (found {close})")
+        raise LeftOut(f"no previous close (found {close})")
     return close
 
 
@@ -512,7 +474,7 @@ def _today(
     quote: Quote, trade: ExtendedTrade | None, trading_day: date
 ) -> tuple[float | None, float]:
     """Today's last price (None if nothing traded today) and volume so far."""
-    stamped_today = _ny_day(quote.timestamp_s) == trading_day and quote.price > 0
+    stamped_today = ny_day(quote.timestamp_s) == trading_day and quote.price > 0
     last: float | None = quote.price if stamped_today else None
     if trade is not None and (not stamped_today or trade.timestamp_ms > quote.timestamp_s * 1000):
         last = trade.price
@@ -547,36 +509,8 @@ def _market_cap(profile: Profile | None, quote: Quote) -> Decimal | None:
     return None
 
 
-def _ny_day(epoch_s: float) -> date:
-    return datetime.fromtimestamp(epoch_s, tz=UTC).astimezone(NEW_YORK).date()
-
-
-def _daily_bars(symbol: str, bars: Sequence[DailyBar | RawDailyBar], basis: Basis) -> DailyBars:
-    days = np.array([bar.day for bar in bars], dtype="datetime64[D]")
-    return DailyBars(symbol, days, *_ohlcv(bars), basis=basis, source=PROVIDER)
-
-
-def _ohlcv(bars: Sequence[DailyBar | RawDailyBar | MinuteBar]) -> tuple[F64, F64, F64, F64, F64]:
-    def column(name: str) -> F64:
-        return np.array([getattr(bar, name) for bar in bars], dtype=np.float64)
-
-    return column("open"), column("high"), column("low"), column("close"), column("volume")
-
-
-def _log_skipped(skipped: dict[str, str], asked: int) -> None:
-    if len(skipped) <= _DETAILED_LOG:
-        for name, why in sorted(skipped.items()):
-            log.info("fmp scan: left out %s: %s", name, why)
-        return
-    for name, why in sorted(skipped.items()):
-        log.debug("fmp scan: left out %s: %s", name, why)
-    reasons = Counter(why.split(" (")[0] for why in skipped.values()).most_common(3)
-    summary = "; ".join(f"{count} {why}" for why, count in reasons)
-    log.info("fmp scan: left out %d of %d symbols: %s", len(skipped), asked, summary)
-
-
 # --- the BarFetcher of `openbell data fetch` ----------------------------------------------------
-class FmpBars:
+class FmpBars(Closing):
     """Unadjusted daily and minute bars from FMP, for the bar store.
 
     Daily bars come from ``historical-price-eod/non-split-adjusted``; minute bars from
@@ -598,14 +532,8 @@ class FmpBars:
     def close(self) -> None:
         self._client.close()
 
-    def __enter__(self) -> FmpBars:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def daily(self, symbol: str, start: date, end: date) -> DailyBars | None:
-        last = min(end, self._today() - timedelta(days=1))  # today's bar is not final yet
+        last = last_settled(end, self._clock)
         if last < start:
             return None
         try:
@@ -616,15 +544,10 @@ class FmpBars:
         if not found:
             self._require_known(symbol, last)
             return None
-        return _daily_bars(symbol, found, Basis.RAW)
+        return daily_bars(symbol, [b.day for b in found], found, Basis.RAW, PROVIDER)
 
     def minutes(self, symbol: str, day: date) -> DayBars | None:
-        today = self._today()
-        if day >= today:
-            raise RefusedInput(
-                f"{symbol} {day}: expected a day that is over (before {today} in New York), "
-                f"found {day}; its minute bars are not final yet"
-            )
+        require_over(symbol, day, self._clock)
         try:
             bars = self._client.minutes(symbol, day, cache_day=day)
         except NotFoundAtProvider:
@@ -635,24 +558,13 @@ class FmpBars:
         if not starts:
             self._require_known(symbol, day)
             return None
-        return DayBars(
-            symbol,
-            day,
-            60,
-            np.array([ns for ns, _ in starts], dtype=np.int64),
-            *_ohlcv([bar for _, bar in starts]),
-            basis=Basis.RAW,
-            source=PROVIDER,
-        )
+        return minute_bars(symbol, day, [ns for ns, _ in starts], [b for _, b in starts], PROVIDER)
 
     def _require_known(self, symbol: str, day: date) -> None:
         if symbol not in self._known:
             self._known[symbol] = self._client.knows(symbol, day)
         if not self._known[symbol]:
             raise NotFound(f"fmp knows no symbol {symbol} (it has no profile of it)")
-
-    def _today(self) -> date:
-        return self._clock.now().astimezone(NEW_YORK).date()
 
 
 def _in_new_york(bar: MinuteBar) -> datetime:

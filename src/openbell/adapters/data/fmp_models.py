@@ -30,42 +30,38 @@ list ("Invalid API KEY...", "Limit Reach ..."): :func:`error_message` finds it.
 
 Models ignore the fields openbell does not use, so an addition never breaks a scan. A field
 openbell needs that is missing or of the wrong kind is a changed schema: :func:`rows`
-reports it as MarketDataUnavailable naming the field and what was found, never as a
-KeyError or a ValidationError.
+reports it as MarketDataUnavailable naming the field and what was found (see
+:mod:`~openbell.adapters.data.schema`), never as a KeyError or a ValidationError.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
+from openbell.adapters.data.schema import Model, short, valid_entries
 from openbell.domain.errors import MarketDataUnavailable
 
 log = logging.getLogger(__name__)
 
 PROVIDER = "fmp"
 ERROR_FIELD = "Error Message"
-_SHOWN_FIELDS = 12
 _SECONDS_BEFORE = 10**11
 """Unix seconds stay below this until the year 5138 and milliseconds are above it since
 1973: a timestamp in the other unit is a changed schema, not a date far away."""
 
 
-class _Row(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
-
-
-class Mover(_Row):
+class Mover(Model):
     """One symbol of a movers list; only its symbol is needed (the quote says the rest)."""
 
     symbol: str
 
 
-class Quote(_Row):
+class Quote(Model):
     """One symbol's regular-session quote. ``volume`` and ``marketCap`` may be null."""
 
     symbol: str
@@ -76,7 +72,7 @@ class Quote(_Row):
     market_cap: float | None = Field(None, alias="marketCap")
 
 
-class ExtendedTrade(_Row):
+class ExtendedTrade(Model):
     """The last trade outside regular hours (``batch-aftermarket-trade``)."""
 
     symbol: str
@@ -84,7 +80,7 @@ class ExtendedTrade(_Row):
     timestamp_ms: int = Field(alias="timestamp", gt=_SECONDS_BEFORE, lt=1000 * _SECONDS_BEFORE)
 
 
-class Profile(_Row):
+class Profile(Model):
     """What kind of security a symbol is, and its market cap and sector (nullable)."""
 
     symbol: str
@@ -96,7 +92,7 @@ class Profile(_Row):
     is_actively_trading: bool = Field(alias="isActivelyTrading")
 
 
-class DailyBar(_Row):
+class DailyBar(Model):
     """A split-adjusted daily bar (``historical-price-eod/full``)."""
 
     day: date = Field(alias="date")
@@ -107,7 +103,7 @@ class DailyBar(_Row):
     volume: float
 
 
-class RawDailyBar(_Row):
+class RawDailyBar(Model):
     """An unadjusted daily bar (``historical-price-eod/non-split-adjusted``): FMP names the
     raw prices ``adj*``; the attributes match :class:`DailyBar`."""
 
@@ -119,7 +115,7 @@ class RawDailyBar(_Row):
     volume: float
 
 
-class MinuteBar(_Row):
+class MinuteBar(Model):
     """A one-minute bar; ``start`` is New York wall time when FMP gives no zone."""
 
     start: datetime = Field(alias="date")
@@ -131,7 +127,7 @@ class MinuteBar(_Row):
 
 
 # --- reading an answer ----------------------------------------------------------------------
-R = TypeVar("R", bound=_Row)
+R = TypeVar("R", bound=Model)
 
 
 def error_message(body: object) -> str | None:
@@ -150,53 +146,8 @@ def rows(model: type[R], body: object, what: str, *, strict: bool) -> list[R]:
     """
     if not isinstance(body, list):
         raise MarketDataUnavailable(
-            PROVIDER, what, f"expected a JSON list, found {type(body).__name__} {_short(body)}"
+            PROVIDER, what, f"expected a JSON list, found {type(body).__name__} {short(body)}"
         )
-    good: list[R] = []
-    problems: list[str] = []
-    for index, entry in enumerate(body):
-        try:
-            good.append(model.model_validate(entry))
-        except ValidationError as exc:
-            problems.append(schema_problem(exc, index))
-    if problems and (strict or 2 * len(problems) > len(body)):
-        found = f"{len(problems)} of {len(body)} rows"
-        raise MarketDataUnavailable(PROVIDER, what, f"{problems[0]} ({found})")
-    for problem in problems:
-        log.warning("fmp %s: left out a row: %s", what, problem)
-    return good
-
-
-def schema_problem(exc: ValidationError, index: int) -> str:
-    """What a validation error means: the documented field, and what came instead."""
-    errors = exc.errors(include_url=False)
-    first = errors[0]
-    path = field_path((index, *first["loc"]))
-    found = first.get("input")
-    if first["type"] == "missing":
-        text = f"expected a field {path}, found none (the row has: {_fields(found)})"
-    else:
-        text = f"expected {path}: {first['msg'].lower()}, found {_short(found)}"
-    more = len(errors) - 1
-    return text + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
-
-
-def field_path(loc: Sequence[str | int]) -> str:
-    """``(3, "previousClose")`` as ``[3].previousClose``."""
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return text.lstrip(".") or "the response body"
-
-
-def _fields(row: Any) -> str:
-    if not isinstance(row, Mapping):
-        return "nothing"
-    names = sorted(map(str, row))
-    shown = ", ".join(names[:_SHOWN_FIELDS])
-    return (shown + ", ...") if len(names) > _SHOWN_FIELDS else (shown or "no fields")
-
-
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return valid_entries(
+        model, body, provider=PROVIDER, what=what, noun="row", log=log, strict=strict
+    )

@@ -6,7 +6,8 @@ same way when the outside world misbehaves:
 * 429: wait as long as ``Retry-After`` says (seconds or an HTTP date), capped at
   ``max_wait_s``, or back off exponentially when it says nothing; then retry;
 * 5xx, a timeout, a dropped connection or a truncated body: back off and retry;
-* after ``max_retries`` retries, or at once for 401/403 (a refused key) and other 4xx:
+* after ``max_retries`` retries, or at once for 401/403 (a refused key), 402 (an endpoint
+  the plan does not include) and other 4xx:
   :class:`~openbell.domain.errors.MarketDataUnavailable` naming the provider, the request
   and what happened;
 * a body that is not JSON: the same error (after the retries: a truncated body often is);
@@ -31,6 +32,7 @@ from typing import Any, Literal
 import httpx
 
 from openbell.adapters.data.cache import DayCache
+from openbell.adapters.data.common import Closing
 from openbell.domain.errors import MarketDataUnavailable, MissingSecret
 
 log = logging.getLogger(__name__)
@@ -95,7 +97,7 @@ class _Pacer:
             self._sleep(start - now)
 
 
-class JsonApi:
+class JsonApi(Closing):
     """GET JSON from one provider. ``sleep`` and ``monotonic`` may be replaced in tests to
     observe waits instead of serving them; ``cache`` keeps answers about settled days."""
 
@@ -125,12 +127,6 @@ class JsonApi:
     def close(self) -> None:
         self._client.close()
 
-    def __enter__(self) -> JsonApi:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def get(
         self,
         path: str,
@@ -144,7 +140,9 @@ class JsonApi:
         With ``cache_day`` (a day whose data can no longer change) the answer is kept on
         disk under that day, and a later identical request is answered from there.
         ``cache_if`` keeps only the answers it accepts: an empty answer about a settled day
-        (data not published yet) must not be served forever.
+        (data not published yet) must not be served forever. Without ``cache_if``, an error
+        object sent with HTTP 200 (``{"Error Message": ...}``, ``{"error": ...}`` or
+        ``{"status": "ERROR"}``) is not kept: an error is never served from the cache.
         """
         params = dict(params or {})
         if self._cache is not None and cache_day is not None:
@@ -154,7 +152,7 @@ class JsonApi:
         if self.provider.key is None:
             raise MissingSecret(self.provider.name, self.provider.key_variable)
         body = self._fetch(path, params)
-        keep = cache_if is None or cache_if(body)
+        keep = cache_if(body) if cache_if is not None else not _is_error(body)
         if self._cache is not None and cache_day is not None and keep:
             self._cache.put(cache_day, path, params, body)
         return body
@@ -216,6 +214,10 @@ class JsonApi:
             return _Retry(f"server error (HTTP {status})")
         if status == 404:
             raise NotFoundAtProvider(self.provider.name, what, "not found (HTTP 404)")
+        if status == 402:
+            raise MarketDataUnavailable(
+                self.provider.name, what, "the plan does not include this endpoint (HTTP 402)"
+            )
         if status in (401, 403):
             raise MarketDataUnavailable(
                 self.provider.name,
@@ -255,6 +257,13 @@ class _Done:
 class _Retry:
     reason: str
     retry_after: str | None = None
+
+
+def _is_error(body: Any) -> bool:
+    """Whether ``body`` is a provider's error object rather than an answer."""
+    return isinstance(body, dict) and (
+        "Error Message" in body or "error" in body or body.get("status") == "ERROR"
+    )
 
 
 def _retry_after_s(value: str | None) -> float | None:

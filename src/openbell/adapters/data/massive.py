@@ -13,17 +13,26 @@ Three layers, each usable on its own:
 from __future__ import annotations
 
 import logging
-import math
-from collections import Counter
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from datetime import time as wall_time
-from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
-
+from openbell.adapters.data.common import (
+    Closing,
+    LeftOut,
+    LiveOnly,
+    daily_bars,
+    features,
+    history_row,
+    last_settled,
+    log_skipped,
+    minute_bars,
+    ny_day,
+    previous_sessions,
+    require_over,
+)
 from openbell.adapters.data.http import HttpPolicy, NotFoundAtProvider
 from openbell.adapters.data.massive_client import (
     DEFAULT_BASE_URL,
@@ -32,23 +41,19 @@ from openbell.adapters.data.massive_client import (
     massive_client,
 )
 from openbell.adapters.data.massive_models import PROVIDER, Agg, GroupedAgg, TickerSnapshot
-from openbell.bars.frame import F64, Basis, DailyBars, DayBars, Split, to_ns
-from openbell.bars.history import ATR_DAYS, VOLUME_DAYS, DailyHistory
+from openbell.bars.frame import Basis, DailyBars, DayBars, Split, to_ns
+from openbell.bars.history import DailyHistory
 from openbell.domain.candidates import PremarketFeatures
-from openbell.domain.errors import InvalidValue, MarketDataUnavailable, NotFound, RefusedInput
+from openbell.domain.errors import InvalidValue, MarketDataUnavailable, NotFound
 from openbell.domain.orders import require_aware
 from openbell.domain.sessions import NEW_YORK
-from openbell.domain.values import Price, Symbol, decimal_from_float
+from openbell.domain.values import Symbol
 from openbell.ports import Calendar, Clock
 
 log = logging.getLogger(__name__)
 
-HISTORY_SESSIONS = max(VOLUME_DAYS, ATR_DAYS + 1)
-"""Enough sessions for the 20-day volume and the 14-day ATR (15 closes) to be exactly the
-backtester's: DailyHistory's windows never look further back."""
 DEFAULT_MAX_LAG = timedelta(minutes=60)
 _NS_PER_MS = 1_000_000
-_DETAILED_LOG = 20
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -64,16 +69,7 @@ __all__ = [
 
 
 # --- the MarketData port ---------------------------------------------------------------------
-class LiveOnly(RefusedInput):
-    """A live provider was asked about a moment its snapshot cannot see (another day, or a
-    scan time long past): replay those from the bar store instead."""
-
-
-class _Skip(Exception):
-    """A ticker left out of the scan, and why."""
-
-
-class MassiveMarketData:
+class MassiveMarketData(Closing):
     """The MarketData port over Massive: the live snapshot for today, daily history for the
     rest.
 
@@ -128,12 +124,6 @@ class MassiveMarketData:
     def close(self) -> None:
         self._client.close()
 
-    def __enter__(self) -> MassiveMarketData:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def premarket_features(
         self, trading_day: date, at: datetime, symbols: Sequence[Symbol] | None = None
     ) -> list[PremarketFeatures]:
@@ -155,9 +145,9 @@ class MassiveMarketData:
                     f"expected tickers for {asked}, found an empty snapshot (Massive clears "
                     "it at 3:30 ET and refills it as the day's trades arrive from 4:00 ET)",
                 )
-            _log_skipped(skipped, len(names))
+            log_skipped(log, PROVIDER, skipped, len(names), "tickers")
             return []
-        sessions = self._previous_sessions(trading_day)
+        sessions = previous_sessions(self._calendar, trading_day)
         tickers = [entry.ticker for entry in snapshot]
         histories = self._histories(tickers, sessions, trading_day, skipped)
         types = self._security_types(sessions[-1])
@@ -171,9 +161,9 @@ class MassiveMarketData:
                 rows.append(
                     _features(entry, history, trading_day, day_start_ns, types.get(entry.ticker))
                 )
-            except _Skip as why:
+            except LeftOut as why:
                 skipped[entry.ticker] = str(why)
-        _log_skipped(skipped, len(names) or len(snapshot))
+        log_skipped(log, PROVIDER, skipped, len(names) or len(snapshot), "tickers")
         return rows
 
     def _refuse_the_past(self, trading_day: date, at: datetime) -> None:
@@ -194,14 +184,6 @@ class MassiveMarketData:
                 f"{at.astimezone(NEW_YORK):%H:%M} ET; a snapshot cannot tell the past"
             )
 
-    def _previous_sessions(self, trading_day: date) -> list[date]:
-        days: list[date] = []
-        day = trading_day
-        for _ in range(HISTORY_SESSIONS):
-            day = self._calendar.previous_session(day).trading_day
-            days.append(day)
-        return days[::-1]
-
     def _histories(
         self,
         names: Sequence[str],
@@ -219,7 +201,8 @@ class MassiveMarketData:
                 skipped[name] = f"{len(rows)} of the last {len(sessions)} sessions in its history"
                 continue
             try:
-                daily = _daily_bars(name, [day for day, _ in rows], [bar for _, bar in rows])
+                days, bars = [day for day, _ in rows], [bar for _, bar in rows]
+                daily = daily_bars(name, days, bars, Basis.RAW, PROVIDER)
             except InvalidValue as exc:
                 skipped[name] = f"unusable daily history: {exc}"
                 continue
@@ -265,25 +248,6 @@ class MassiveMarketData:
         return self._types[1]
 
 
-def _column(bars: Sequence[Agg | GroupedAgg], name: str) -> F64:
-    return np.array([getattr(bar, name) for bar in bars], dtype=np.float64)
-
-
-def _daily_bars(symbol: str, days: Sequence[date], bars: Sequence[Agg | GroupedAgg]) -> DailyBars:
-    """Unadjusted daily bars as Massive gives them (checked like any bars)."""
-    return DailyBars(
-        symbol,
-        np.array(days, dtype="datetime64[D]"),
-        _column(bars, "open"),
-        _column(bars, "high"),
-        _column(bars, "low"),
-        _column(bars, "close"),
-        _column(bars, "volume"),
-        basis=Basis.RAW,
-        source=PROVIDER,
-    )
-
-
 def _features(
     entry: TickerSnapshot,
     history: DailyHistory,
@@ -291,9 +255,7 @@ def _features(
     day_start_ns: int,
     security_type: str | None,
 ) -> PremarketFeatures:
-    i = history.position(trading_day)
-    if i is None:
-        raise _Skip("fewer than two sessions of history")
+    i = history_row(history, trading_day)
     factor = history.basis_factor(trading_day)
     last_day = date.fromisoformat(str(history.days[-1]))
     split_today = any(s.last_day_before >= last_day for s in history.splits)
@@ -301,23 +263,18 @@ def _features(
         float(history.previous_close[i]) * factor if split_today else entry.prev_day.close
     )
     if not previous_close > 0:
-        raise _Skip("no previous close (prevDay.c is 0)")
+        raise LeftOut("no previous close (prevDay.c is 0)")
     last, volume = _today(entry, day_start_ns)
-    atr_pct, average_volume = float(history.atr_pct[i]), float(history.average_volume[i])
-    if not (math.isfinite(atr_pct) and math.isfinite(average_volume)):
-        raise _Skip(f"history without an ATR or average volume ({atr_pct}, {average_volume})")
-    try:
-        return PremarketFeatures(
-            Symbol(entry.ticker),
-            Price.from_float(previous_close, 4),
-            Price.from_float(last if last is not None else previous_close, 4),
-            Decimal(int(volume)),
-            Decimal(int(average_volume / factor)),
-            decimal_from_float(atr_pct, 4),
-            security_type=security_type,
-        )
-    except InvalidValue as exc:
-        raise _Skip(str(exc)) from None
+    return features(
+        entry.ticker,
+        history,
+        i,
+        previous_close,
+        last,
+        volume,
+        basis_factor=factor,
+        security_type=security_type,
+    )
 
 
 def _today(entry: TickerSnapshot, day_start_ns: int) -> tuple[float | None, float]:
@@ -339,20 +296,8 @@ def _today(entry: TickerSnapshot, day_start_ns: int) -> tuple[float | None, floa
     return last, volume
 
 
-def _log_skipped(skipped: dict[str, str], asked: int) -> None:
-    if len(skipped) <= _DETAILED_LOG:
-        for name, why in sorted(skipped.items()):
-            log.info("massive scan: left out %s: %s", name, why)
-        return
-    for name, why in sorted(skipped.items()):
-        log.debug("massive scan: left out %s: %s", name, why)
-    reasons = Counter(why.split(" (")[0] for why in skipped.values()).most_common(3)
-    summary = "; ".join(f"{count} {why}" for why, count in reasons)
-    log.info("massive scan: left out %d of %d tickers: %s", len(skipped), asked, summary)
-
-
 # --- the BarFetcher of `openbell data fetch` -------------------------------------------------
-class MassiveBars:
+class MassiveBars(Closing):
     """Unadjusted daily and minute bars from Massive's aggregates, for the bar store.
 
     Only days that are over (before today in New York) are asked for: their bars are final
@@ -370,34 +315,24 @@ class MassiveBars:
     def close(self) -> None:
         self._client.close()
 
-    def __enter__(self) -> MassiveBars:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def daily(self, symbol: str, start: date, end: date) -> DailyBars | None:
-        last = min(end, self._today() - timedelta(days=1))  # today's bar is not final yet
+        last = last_settled(end, self._clock)
         if last < start:
             return None
         found = [
             (day, bar)
             for bar in self._bars(symbol, "day", start, last, cache_day=last)
-            if start <= (day := _ny_day(bar.start_ms)) <= last
+            if start <= (day := ny_day(bar.start_ms / 1000)) <= last
         ]
         if not found:
             if not self._client.knows(symbol, last):
                 raise NotFound(f"massive knows no symbol {symbol} (as of {last})")
             return None
-        return _daily_bars(symbol, [day for day, _ in found], [bar for _, bar in found])
+        days, bars = [day for day, _ in found], [bar for _, bar in found]
+        return daily_bars(symbol, days, bars, Basis.RAW, PROVIDER)
 
     def minutes(self, symbol: str, day: date) -> DayBars | None:
-        today = self._today()
-        if day >= today:
-            raise RefusedInput(
-                f"{symbol} {day}: expected a day that is over (before {today} in New York), "
-                f"found {day}; its minute bars are not final yet"
-            )
+        require_over(symbol, day, self._clock)
         start = to_ns(datetime.combine(day, wall_time(0), tzinfo=NEW_YORK)) // _NS_PER_MS
         end = to_ns(datetime.combine(day + timedelta(days=1), wall_time(0), tzinfo=NEW_YORK))
         end //= _NS_PER_MS
@@ -408,19 +343,8 @@ class MassiveBars:
         ]
         if not bars:
             return None
-        return DayBars(
-            symbol,
-            day,
-            60,
-            np.array([bar.start_ms * _NS_PER_MS for bar in bars], dtype=np.int64),
-            _column(bars, "open"),
-            _column(bars, "high"),
-            _column(bars, "low"),
-            _column(bars, "close"),
-            _column(bars, "volume"),
-            basis=Basis.RAW,
-            source=PROVIDER,
-        )
+        starts = [bar.start_ms * _NS_PER_MS for bar in bars]
+        return minute_bars(symbol, day, starts, bars, PROVIDER)
 
     def _bars(
         self,
@@ -435,15 +359,6 @@ class MassiveBars:
             return self._client.aggregates(symbol, timespan, start, end, cache_day=cache_day)
         except NotFoundAtProvider:
             raise NotFound(f"massive knows no symbol {symbol}") from None
-
-    def _today(self) -> date:
-        return self._clock.now().astimezone(NEW_YORK).date()
-
-
-def _ny_day(start_ms: int) -> date:
-    """The New York date of a bar starting at ``start_ms`` (Massive's days start at
-    midnight Eastern)."""
-    return datetime.fromtimestamp(start_ms / 1000, tz=NEW_YORK).date()
 
 
 # --- factories -------------------------------------------------------------------------------

@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import ValidationError
-
 from openbell.adapters.data.cache import DayCache
+from openbell.adapters.data.common import Closing
 from openbell.adapters.data.http import HttpPolicy, JsonApi, NotFoundAtProvider, Provider
 from openbell.adapters.data.massive_models import (
     PROVIDER,
@@ -35,8 +34,8 @@ from openbell.adapters.data.massive_models import (
     TickersAnswer,
     TickerSnapshot,
     parsed,
-    schema_problem,
 )
+from openbell.adapters.data.schema import valid_entries
 from openbell.domain.errors import MarketDataUnavailable
 
 log = logging.getLogger(__name__)
@@ -75,7 +74,7 @@ def _has_results(body: Any) -> bool:
     return isinstance(body, dict) and bool(body.get("results"))
 
 
-class MassiveClient:
+class MassiveClient(Closing):
     """Typed calls to Massive's REST endpoints. ``cache_day`` names the settled day an
     answer is about (it is then kept on disk); None asks afresh every time."""
 
@@ -84,12 +83,6 @@ class MassiveClient:
 
     def close(self) -> None:
         self._api.close()
-
-    def __enter__(self) -> MassiveClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # --- snapshots (live: never cached) --------------------------------------------------
     def snapshot(self, tickers: Sequence[str] | None = None) -> list[TickerSnapshot]:
@@ -110,20 +103,15 @@ class MassiveClient:
 
     def _snapshot(self, path: str, params: dict[str, str], what: str) -> list[TickerSnapshot]:
         answer = parsed(SnapshotAnswer, self._api.get(path, params), what)
-        entries = answer.tickers or ()
-        good: list[TickerSnapshot] = []
-        problems: list[str] = []
-        for index, entry in enumerate(entries):
-            try:
-                good.append(TickerSnapshot.model_validate(entry))
-            except ValidationError as exc:
-                problems.append(schema_problem(exc, ("tickers", index)))
-        if problems and 2 * len(problems) > len(entries):  # most entries: a changed schema
-            found = f"{len(problems)} of {len(entries)} tickers"
-            raise MarketDataUnavailable(PROVIDER, what, f"{problems[0]} ({found})")
-        for problem in problems:  # a few odd entries: leave them out, keep the scan
-            log.warning("massive %s: left out an entry: %s", what, problem)
-        return good
+        return valid_entries(
+            TickerSnapshot,
+            answer.tickers or (),
+            provider=PROVIDER,
+            what=what,
+            noun="ticker",
+            log=log,
+            prefix=("tickers",),
+        )
 
     # --- aggregates -------------------------------------------------------------------------
     def previous_day(self, ticker: str) -> Agg | None:

@@ -20,18 +20,19 @@ Field names are Massive's own (``prevDay``, ``lastTrade``, ``min.av``, ``T``, ``
 
 Models ignore the fields openbell does not use, so an addition never breaks a scan. A field
 openbell needs that is missing or of the wrong kind is a changed schema: :func:`parsed`
-reports it as MarketDataUnavailable naming the field and what was found, never as a
-KeyError or a ValidationError.
+reports it as MarketDataUnavailable naming the field and what was found (see
+:mod:`~openbell.adapters.data.schema`), never as a KeyError or a ValidationError.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import date
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
+from openbell.adapters.data.schema import Model, schema_problem
 from openbell.domain.errors import MarketDataUnavailable
 
 PROVIDER = "massive"
@@ -39,24 +40,20 @@ OK_STATUSES = frozenset({"OK", "DELAYED"})
 """``DELAYED``: the plan's data is 15 minutes late; the answer is still well formed."""
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
-
-
 # --- snapshot --------------------------------------------------------------------------------
-class PrevDay(_Model):
+class PrevDay(Model):
     """The previous session's bar; only its close is needed."""
 
     close: float = Field(alias="c")
 
 
-class DayBar(_Model):
+class DayBar(Model):
     """Today's bar so far. Massive fills it with zeros until the day has trades."""
 
     volume: float | None = Field(None, alias="v")
 
 
-class MinuteBar(_Model):
+class MinuteBar(Model):
     """The latest minute bar; ``av`` is the day's volume accumulated up to it."""
 
     accumulated_volume: float | None = Field(None, alias="av")
@@ -64,12 +61,12 @@ class MinuteBar(_Model):
     start_ms: int | None = Field(None, alias="t")
 
 
-class LastTrade(_Model):
+class LastTrade(Model):
     price: float = Field(alias="p")
     sip_ns: int = Field(alias="t")
 
 
-class TickerSnapshot(_Model):
+class TickerSnapshot(Model):
     """One ticker of a snapshot. ``lastTrade`` comes only with plans that include trades."""
 
     ticker: str
@@ -79,7 +76,7 @@ class TickerSnapshot(_Model):
     last_trade: LastTrade | None = Field(None, alias="lastTrade")
 
 
-class _Answer(_Model):
+class _Answer(Model):
     status: str
     error: str | None = None
     message: str | None = None
@@ -95,12 +92,15 @@ class Paged(_Answer):
     next_url: str | None = None
 
 
-class Agg(_Model):
+class _Bar(Model):
     open: float = Field(alias="o")
     high: float = Field(alias="h")
     low: float = Field(alias="l")
     close: float = Field(alias="c")
     volume: float = Field(alias="v")
+
+
+class Agg(_Bar):
     start_ms: int = Field(alias="t")
 
 
@@ -108,20 +108,15 @@ class AggsAnswer(Paged):
     results: tuple[Agg, ...] | None = None
 
 
-class GroupedAgg(_Model):
+class GroupedAgg(_Bar):
     ticker: str = Field(alias="T")
-    open: float = Field(alias="o")
-    high: float = Field(alias="h")
-    low: float = Field(alias="l")
-    close: float = Field(alias="c")
-    volume: float = Field(alias="v")
 
 
 class GroupedAnswer(_Answer):
     results: tuple[GroupedAgg, ...] | None = None
 
 
-class SplitRow(_Model):
+class SplitRow(Model):
     ticker: str
     execution_date: date
     split_from: float
@@ -132,7 +127,7 @@ class SplitsAnswer(Paged):
     results: tuple[SplitRow, ...] | None = None
 
 
-class TickerRow(_Model):
+class TickerRow(Model):
     ticker: str
     type: str | None = None
 
@@ -142,7 +137,7 @@ class TickersAnswer(Paged):
 
 
 # --- reading an answer -----------------------------------------------------------------------
-M = TypeVar("M", bound=_Model)
+M = TypeVar("M", bound=Model)
 
 
 def parsed(model: type[M], body: object, what: str) -> M:
@@ -157,31 +152,3 @@ def parsed(model: type[M], body: object, what: str) -> M:
             PROVIDER, what, f"expected status OK, found {answer.status!r}: {said}"
         )
     return answer
-
-
-def schema_problem(exc: ValidationError, prefix: Sequence[str | int] = ()) -> str:
-    """What a validation error means: the documented field, and what came instead."""
-    errors = exc.errors(include_url=False)
-    first = errors[0]
-    path = field_path((*prefix, *first["loc"]))
-    found = first.get("input")
-    if first["type"] == "missing":
-        fields = ", ".join(sorted(map(str, found))) if isinstance(found, Mapping) else "nothing"
-        text = f"expected a field {path}, found none (the object has: {fields or 'no fields'})"
-    else:
-        text = f"expected {path}: {first['msg'].lower()}, found {_short(found)}"
-    more = len(errors) - 1
-    return text + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
-
-
-def field_path(loc: Sequence[str | int]) -> str:
-    """``("tickers", 3, "prevDay", "c")`` as ``tickers[3].prevDay.c``."""
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text or "the response body"
-
-
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
