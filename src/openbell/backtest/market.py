@@ -40,7 +40,8 @@ class BarMarketData:
     def premarket_features(
         self, trading_day: date, at: datetime, symbols: Sequence[Symbol] | None = None
     ) -> list[PremarketFeatures]:
-        names = [s.value for s in symbols] if symbols is not None else self._universe
+        asked = [s.value for s in symbols] if symbols is not None else self._universe
+        names = list(dict.fromkeys(asked))  # each symbol once, in the order first asked
         cutoff = to_ns(at)
         rows = []
         for name in names:
