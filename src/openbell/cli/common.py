@@ -20,7 +20,7 @@ from rich.console import Console
 from openbell.domain.errors import OpenbellError, RefusedInput, RetryLater, StopAndAlert
 from openbell.domain.sessions import NEW_YORK
 from openbell.ports import Calendar, Clock
-from openbell.reports.tables import rows_table
+from openbell.reports.tables import markdown_table, rows_table
 
 EXIT_REFUSED, EXIT_ALERT, EXIT_RETRY = 2, 3, 75
 
@@ -39,12 +39,13 @@ class Format(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
+    md = "md"
 
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="settings file (default ./openbell.toml)")
 ]
-FormatOption = Annotated[Format, typer.Option("--format", "-f", help="table, json or csv")]
+FormatOption = Annotated[Format, typer.Option("--format", "-f", help="table, json, csv or md")]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")]
 
 
@@ -78,6 +79,8 @@ def render(
         writer.writeheader()
         writer.writerows(rows)
         sys.stdout.write(buffer.getvalue())
+    elif fmt is Format.md:
+        sys.stdout.write(markdown_table(rows, columns, title))
     else:
         table = rows_table(rows, columns, title)
         out.print(table)
