@@ -86,6 +86,22 @@ def render(
         out.print(table)
 
 
+Section = tuple[str, Sequence[dict[str, str]], Sequence[str]]
+"""One table of a report: its title, its rows and its columns."""
+
+
+def render_sections(out: Console, sections: Sequence[Section], fmt: Format) -> None:
+    """Several tables of one report: one JSON object keyed by title, or each table in turn
+    (CSV tables are preceded by a ``# title`` line)."""
+    if fmt is Format.json:
+        out.print_json(json.dumps({title: list(rows) for title, rows, _ in sections}))
+        return
+    for title, rows, columns in sections:
+        if fmt is Format.csv:
+            sys.stdout.write(f"# {title}\n")
+        render(out, rows, columns, fmt, title)
+
+
 def trading_day_of(calendar: Calendar, clock: Clock) -> date:
     """Today's trading day in New York, or the last one on a day the exchange is closed."""
     today = clock.now().astimezone(NEW_YORK).date()

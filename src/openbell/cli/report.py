@@ -3,24 +3,33 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from openbell.adapters.sqlite.ledger import SqliteLedger
+from openbell.bars.source import BarSource
 from openbell.cli.common import (
     ConfigOption,
     Format,
     FormatOption,
+    Section,
     console,
     parse_day,
     render,
+    render_sections,
     reported,
     trading_day_of,
 )
-from openbell.domain.errors import RefusedInput
-from openbell.ports import Calendar
+from openbell.config import Settings
+from openbell.domain.errors import InvalidValue, RefusedInput
+from openbell.domain.positions import Position
+from openbell.domain.values import Symbol
+from openbell.ports import Calendar, Clock
+from openbell.reports import fills, health, history, pnl, targets
 from openbell.reports.picks import ACCURACY_COLUMNS, PICK_COLUMNS, accuracy_rows, pick_row, picks_of
 from openbell.runtime import compose
 from openbell.runtime.scanning import bars_data
@@ -47,38 +56,271 @@ def _days(calendar: Calendar, day: date | None, start: date | None, end: date | 
     return days
 
 
-@report_app.command("picks")
-def report_picks(
+def _range(
+    calendar: Calendar,
+    clock: Clock,
+    day: str | None,
+    start: str | None,
+    end: str | None,
+) -> list[date]:
+    """The trading days asked for: --day, --from/--to, or today's (the last) session."""
+    chosen = parse_day(day)
+    if chosen is None and start is None and end is None:
+        chosen = trading_day_of(calendar, clock)
+    return _days(calendar, chosen, parse_day(start), parse_day(end))
+
+
+def _ledger(settings: Settings, clock: Clock, ledger_file: Path | None) -> SqliteLedger:
+    if ledger_file is not None and not ledger_file.is_file():
+        raise RefusedInput(f"--ledger: expected a ledger file, found nothing at {ledger_file}")
+    return compose.open_ledger(settings, clock, process="report", path=ledger_file)
+
+
+FromOption = Annotated[str | None, typer.Option("--from", help="first day YYYY-MM-DD")]
+ToOption = Annotated[str | None, typer.Option("--to", help="last day YYYY-MM-DD")]
+LedgerOption = Annotated[
+    Path | None,
+    typer.Option("--ledger", help="another ledger, e.g. a backtest's (default: ledger.path)"),
+]
+
+
+@report_app.command("pnl")
+def report_pnl(
     day: DayOption = None,
-    start: Annotated[str | None, typer.Option("--from", help="first day YYYY-MM-DD")] = None,
-    end: Annotated[str | None, typer.Option("--to", help="last day YYYY-MM-DD")] = None,
-    data: Annotated[
-        str | None, typer.Option(help="bars for the open and high: demo or store")
-    ] = None,
-    ledger_file: Annotated[
-        Path | None,
-        typer.Option("--ledger", help="another ledger, e.g. a backtest's (default: ledger.path)"),
-    ] = None,
+    start: FromOption = None,
+    end: ToOption = None,
+    ledger_file: LedgerOption = None,
+    charts: ChartsOption = None,
     fmt: FormatOption = Format.table,
     config: ConfigOption = None,
 ) -> None:
-    """Each pick's move from the open, our entry's potential, whether the target was
-    reachable, and accuracy per scorer (the brief's measure of the picks)."""
+    """Completed trades, winners and losers, win rate, best and worst, commissions; with a
+    range, daily and monthly totals too (a trade counts on the day it closed)."""
+    with reported():
+        settings = compose.settings_from_environment(config).settings
+        calendar, clock = compose.build_calendar(), compose.build_clock()
+        days = _range(calendar, clock, day, start, end)
+        ledger = _ledger(settings, clock, ledger_file)
+        try:
+            report = pnl.pnl_report(ledger, days)
+        finally:
+            ledger.close()
+        sections: list[Section] = [
+            ("trades", pnl.trade_rows(report), pnl.TRADE_COLUMNS),
+            ("summary", pnl.summary_rows(report), pnl.SUMMARY_COLUMNS),
+        ]
+        if len(days) > 1:
+            sections.append(("daily", pnl.daily_rows(report), pnl.DAILY_COLUMNS))
+            sections.append(("monthly", pnl.monthly_rows(report), pnl.MONTHLY_COLUMNS))
+        render_sections(console(), sections, fmt)
+        if charts is not None:
+            page = _pnl_charts(charts, days, report, sections)
+            console(stderr=True).print(f"charts: {page}", highlight=False)
+
+
+def _pnl_charts(
+    folder: Path, days: Sequence[date], report: pnl.PnlReport, sections: Sequence[Section]
+) -> Path:
+    from openbell.reports import charts  # noqa: PLC0415 - matplotlib only when asked
+
+    images = folder / "charts"
+    images.mkdir(parents=True, exist_ok=True)
+    span = f"{days[0]}_{days[-1]}" if days else "none"
+    curve = (
+        [charts.realized_pnl_curve([t.position for t in report.trades], images / f"pnl-{span}.png")]
+        if report.trades
+        else []
+    )
+    parts = [charts.Section(title, rows, columns) for title, rows, columns in sections]
+    parts.insert(0, charts.Section("Realized P&L", images=curve))
+    return charts.html_page(folder / f"pnl-{span}.html", f"P&L {span}", parts)
+
+
+@report_app.command("fills")
+def report_fills(
+    day: DayOption = None,
+    ledger_file: LedgerOption = None,
+    fmt: FormatOption = Format.table,
+    config: ConfigOption = None,
+) -> None:
+    """Every execution of the day by symbol (time, side, price, shares, commission, order
+    role and ref), matched into round trips."""
+    with reported():
+        settings = compose.settings_from_environment(config).settings
+        calendar, clock = compose.build_calendar(), compose.build_clock()
+        [chosen] = _range(calendar, clock, day, None, None)
+        ledger = _ledger(settings, clock, ledger_file)
+        try:
+            report = fills.fills_report(ledger, chosen)
+        finally:
+            ledger.close()
+        sections: list[Section] = [
+            ("fills", fills.fill_rows(report), fills.FILL_COLUMNS),
+            ("round trips", fills.round_trip_rows(report), fills.ROUND_TRIP_COLUMNS),
+            ("by symbol", fills.symbol_rows(report), fills.SYMBOL_COLUMNS),
+        ]
+        render_sections(console(), sections, fmt)
+
+
+@report_app.command("history")
+def report_history(
+    symbol: Annotated[str, typer.Argument(help="the ticker, e.g. VMD")],
+    day: DayOption = None,
+    start: FromOption = None,
+    end: ToOption = None,
+    ledger_file: LedgerOption = None,
+    fmt: FormatOption = Format.table,
+    config: ConfigOption = None,
+) -> None:
+    """Everything openbell did and decided about one symbol, in time order: scans, scores,
+    LLM calls, approvals, orders, fills, position states and exits."""
+    with reported():
+        settings = compose.settings_from_environment(config).settings
+        calendar, clock = compose.build_calendar(), compose.build_clock()
+        try:
+            wanted = Symbol(symbol.strip().upper())
+        except InvalidValue as exc:
+            raise RefusedInput(f"SYMBOL: expected {exc.expected}, found {symbol!r}") from None
+        ranged = day is not None or start is not None or end is not None
+        days = _range(calendar, clock, day, start, end) if ranged else None
+        ledger = _ledger(settings, clock, ledger_file)
+        try:
+            rows = history.history_rows(history.symbol_history(ledger, wanted, days))
+        finally:
+            ledger.close()
+        render(console(), rows, history.COLUMNS, fmt, f"history of {wanted}")
+
+
+ChartsOption = Annotated[
+    Path | None,
+    typer.Option("--charts", help="also write PNG charts and an HTML page in this folder"),
+]
+DataOption = Annotated[
+    str | None, typer.Option(help="bars for the prices: demo or store (default: as the mode)")
+]
+
+
+@report_app.command("targets")
+def report_targets(
+    day: DayOption = None,
+    data: DataOption = None,
+    ledger_file: LedgerOption = None,
+    charts: ChartsOption = None,
+    fmt: FormatOption = Format.table,
+    config: ConfigOption = None,
+) -> None:
+    """Each profit target: placed, filled or cancelled (at the flatten, by the stop), how
+    far the price got toward it and the distance left: why targets were not hit."""
+    with reported():
+        out = console()
+        settings = compose.settings_from_environment(config).settings
+        calendar, clock = compose.build_calendar(), compose.build_clock()
+        [chosen] = _range(calendar, clock, day, None, None)
+        from openbell.backtest.sources import open_source  # noqa: PLC0415 - bars only here
+
+        bars, _ = open_source(data or bars_data(settings), settings, calendar)
+        ledger = _ledger(settings, clock, ledger_file)
+        try:
+            rows = targets.targets_report(ledger, bars, calendar, chosen)
+            positions = [p for p in ledger.positions_of_day(chosen) if p.entry_quantity]
+        finally:
+            ledger.close()
+        summary = targets.target_summary(rows)
+        table = [targets.target_row(r) for r in rows]
+        sections: list[Section] = [
+            ("targets", table, targets.COLUMNS),
+            ("summary", summary.rows(), targets.SUMMARY_COLUMNS),
+        ]
+        render_sections(out, sections, fmt)
+        if fmt is Format.table:
+            out.print(summary.line(), highlight=False)
+        if charts is not None:
+            page = _target_charts(charts, chosen, rows, table, positions, bars, summary.line())
+            console(stderr=True).print(f"charts: {page}", highlight=False)
+
+
+def _target_charts(
+    folder: Path,
+    day: date,
+    rows: Sequence[targets.TargetRow],
+    table: Sequence[dict[str, str]],
+    positions: Sequence[Position],
+    bars: BarSource,
+    line: str,
+) -> Path:
+    from openbell.reports import charts  # noqa: PLC0415 - matplotlib only when asked
+
+    images = folder / "charts"
+    images.mkdir(parents=True, exist_ok=True)
+    distance = charts.target_distance_chart(rows, images / f"targets-{day}.png")
+    trades = []
+    for position in positions:
+        found = bars.day(position.symbol.value, day)
+        if found is not None:
+            name = f"{day}-{position.symbol}-{position.position_id}.png"
+            trades.append(charts.trade_chart(position, found, images / name))
+    return charts.html_page(
+        folder / f"targets-{day}.html",
+        f"Profit targets of {day}",
+        [
+            charts.Section("Targets", table, targets.COLUMNS, [distance], [line]),
+            charts.Section("Trades", images=trades),
+        ],
+    )
+
+
+@report_app.command("health")
+def report_health(
+    day: DayOption = None,
+    ledger_file: LedgerOption = None,
+    fmt: FormatOption = Format.table,
+    config: ConfigOption = None,
+) -> None:
+    """Processes, heartbeats, restarts and why, errors, reconnects and code versions over a
+    day, with the day's timeline."""
+    with reported():
+        out = console()
+        settings = compose.settings_from_environment(config).settings
+        calendar, clock = compose.build_calendar(), compose.build_clock()
+        [chosen] = _range(calendar, clock, day, None, None)
+        ledger = _ledger(settings, clock, ledger_file)
+        try:
+            report = health.health_report(ledger, chosen, calendar)
+        finally:
+            ledger.close()
+        sections: list[Section] = [
+            ("processes", report.rows(), health.PROCESS_COLUMNS),
+            ("timeline", report.timeline, health.TIMELINE_COLUMNS),
+        ]
+        render_sections(out, sections, fmt)
+        if fmt is Format.table:
+            out.print(report.summary(), highlight=False)
+            for note in health.NOT_RECORDED:
+                out.print(f"note: {note}", highlight=False)
+
+
+@report_app.command("picks")
+def report_picks(
+    day: DayOption = None,
+    start: FromOption = None,
+    end: ToOption = None,
+    data: DataOption = None,
+    ledger_file: LedgerOption = None,
+    fmt: FormatOption = Format.table,
+    config: ConfigOption = None,
+) -> None:
+    """Each pick's move from the open, our entry's potential (what entering late missed),
+    whether the target was reachable, and accuracy per scorer (the brief's measure)."""
     with reported():
         out = console()
         settings = compose.settings_from_environment(config).settings
         calendar = compose.build_calendar()
         clock = compose.build_clock()
-        chosen = parse_day(day)
-        if chosen is None and start is None and end is None:
-            chosen = trading_day_of(calendar, clock)
-        days = _days(calendar, chosen, parse_day(start), parse_day(end))
+        days = _range(calendar, clock, day, start, end)
         from openbell.backtest.sources import open_source  # noqa: PLC0415 - bars only here
 
         bars, _ = open_source(data or bars_data(settings), settings, calendar)
-        if ledger_file is not None and not ledger_file.is_file():
-            raise RefusedInput(f"--ledger: expected a ledger file, found nothing at {ledger_file}")
-        ledger = compose.open_ledger(settings, clock, process="report", path=ledger_file)
+        ledger = _ledger(settings, clock, ledger_file)
         try:
             picks = picks_of(ledger, bars, calendar, days)
         finally:
@@ -92,3 +334,8 @@ def report_picks(
         render(out, rows, PICK_COLUMNS, fmt, f"picks of {span}")
         if fmt is Format.table:
             render(out, accuracy, ACCURACY_COLUMNS, fmt, "accuracy by scorer")
+
+
+report_app.command("movement", help="The same as 'picks': open -> high against our entry.")(
+    report_picks
+)

@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
 from openbell.domain.enums import ExitReason, PositionRole
-from openbell.domain.records import Heartbeat, LedgerEvent
 from openbell.ports import Ledger
+from openbell.reports.health import HEALTH_COLUMNS, health_rows, restarts_by_process
 from openbell.reports.positions import SUMMARY_COLUMNS, position_row
 
 _CENT = Decimal("0.01")
-_PAGE = 1000
+
+__all__ = [
+    "HEALTH_COLUMNS",
+    "ORDER_COLUMNS",
+    "POSITION_COLUMNS",
+    "DayReport",
+    "day_report",
+    "health_rows",  # moved to reports.health; imported from here by the CLI
+    "restarts_by_process",
+]
 
 POSITION_COLUMNS = SUMMARY_COLUMNS
 ORDER_COLUMNS = ("role", "status", "orders")
-HEALTH_COLUMNS = ("process", "status", "restarts", "code_version", "last_beat", "detail")
 
 
 @dataclass(frozen=True)
@@ -63,35 +70,3 @@ def day_report(ledger: Ledger, trading_day: date) -> DayReport:
         at_target=sum(1 for p in masters if p.exit_reason is ExitReason.TARGET),
         masters=len(masters),
     )
-
-
-def restarts_by_process(ledger: Ledger) -> Counter[str]:
-    """How many times the supervisor restarted each process (RESTART events)."""
-    counts: Counter[str] = Counter()
-    for event in _all_events(ledger):
-        if event.kind == "RESTART":
-            counts[str(event.data.get("process", "?"))] += 1
-    return counts
-
-
-def _all_events(ledger: Ledger) -> list[LedgerEvent]:
-    found: list[LedgerEvent] = []
-    after = 0
-    while page := ledger.events(after_id=after, limit=_PAGE):
-        found.extend(page)
-        after = page[-1].event_id
-    return found
-
-
-def health_rows(beats: Sequence[Heartbeat], restarts: Counter[str]) -> list[dict[str, str]]:
-    return [
-        {
-            "process": b.process,
-            "status": b.status,
-            "restarts": str(restarts.get(b.process, 0)),
-            "code_version": b.code_version,
-            "last_beat": b.beat_at.isoformat(timespec="seconds"),
-            "detail": b.detail if len(b.detail) <= 80 else b.detail[:77] + "...",
-        }
-        for b in beats
-    ]

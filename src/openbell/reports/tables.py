@@ -28,4 +28,4 @@ def markdown_table(rows: Sequence[Mapping[str, str]], columns: Sequence[str], ti
     lines = [f"### {title}", "", "| " + " | ".join(columns) + " |"]
     lines.append("|" + "|".join("---" for _ in columns) + "|")
     lines += ["| " + " | ".join(cell(row.get(c, "")) for c in columns) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n"

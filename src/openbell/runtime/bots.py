@@ -137,6 +137,8 @@ class BotLoop:
         self._stop, self._wall = stop, wall
         self._beat = _Beat()
         self._halted: str | None = None
+        self._link_up = True
+        """Whether IB was ready at the last tick (connected once ``run`` starts cycling)."""
 
     def run(self) -> int:
         """Run until stopped; return the process exit code (0: stopped on purpose)."""
@@ -177,6 +179,7 @@ class BotLoop:
         session = session_at(self._calendar, now)
         try:
             self._bot.apply(self._broker.events(), session.trading_day)
+            self._note_link(self._broker.ready)
             if self._broker.ready:
                 self._set("running", self._bot.step(now, session))
             else:
@@ -185,6 +188,18 @@ class BotLoop:
             self._set("retrying", str(exc))
         except StopAndAlert as exc:
             self._halt(exc)
+
+    def _note_link(self, ready: bool) -> None:
+        """Journal each loss and return of the IB link (the health report counts them)."""
+        if ready == self._link_up:
+            return
+        kind, message = (
+            ("RECONNECTED", "IB connected and reconciled again")
+            if ready
+            else ("DISCONNECTED", "lost the IB connection: no orders go out until it is back")
+        )
+        self._ledger.append_event(kind, message)  # a busy ledger: noted again next tick
+        self._link_up = ready
 
     def _halt(self, exc: StopAndAlert | RefusedInput) -> None:
         self._halted = str(exc)

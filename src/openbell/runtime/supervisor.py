@@ -286,20 +286,25 @@ class Supervisor:
             why = f"{name} runs code {running} but the installed code is now {installed}"
             self._say(f"supervisor: WARNING {why}")
             log.warning(why)
-            self._ledger.append_event("CODE_CHANGED", why, data={"process": name})
+            self._ledger.append_event(
+                "CODE_CHANGED",
+                why,
+                data={"process": name, "running": running, "installed": installed},
+            )
         if not _safe_point(self._clock.now(), phase.timeline):
             return
         why = f"restarting {name} to run the installed code {installed}"
         self._say(f"supervisor: {why}")
         tracked.restarts += 1
-        self._record_restart(name, why, tracked)
+        self._record_restart(name, why, tracked, installed)
         self._stop_child(name, tracked, why)
         self._start(name, tracked)
 
-    def _record_restart(self, name: str, why: str, tracked: _Tracked) -> None:
-        self._ledger.append_event(
-            "RESTART", why, data={"process": name, "restarts": tracked.restarts}
-        )
+    def _record_restart(self, name: str, why: str, tracked: _Tracked, installed: str = "") -> None:
+        data: dict[str, object] = {"process": name, "restarts": tracked.restarts}
+        if installed:
+            data["installed"] = installed
+        self._ledger.append_event("RESTART", why, data=data)
 
     def _beat(self, status: str, detail: str) -> None:
         children = {

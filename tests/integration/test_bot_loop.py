@@ -1,0 +1,87 @@
+"""The bot loop journals each loss and return of the IB link, once per change."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from openbell.adapters.calendar import ExchangeCalendar
+from openbell.adapters.clock import ManualClock
+from openbell.adapters.sqlite.ledger import SqliteLedger
+from openbell.config.settings import RuntimeSettings
+from openbell.domain.broker import BrokerEvent
+from openbell.domain.orders import OrderIntent
+from openbell.domain.sessions import Session
+from openbell.domain.values import Money, OrderRef
+from openbell.runtime.bots import BotLoop, StopFlag
+
+NOW = datetime(2025, 10, 29, 14, 0, tzinfo=UTC)
+
+
+class FlickeringBroker:
+    """Ready or not at each pump, as scripted; stops the loop when the script ends."""
+
+    def __init__(self, script: Sequence[bool], stop: StopFlag) -> None:
+        self._script, self._stop = list(script), stop
+        self.ready = True
+
+    def connect(self) -> None:
+        return None
+
+    def disconnect(self) -> None:
+        return None
+
+    def pump(self, seconds: float = 0.0) -> None:
+        if not self._script:
+            self._stop.set("script over")
+            return
+        self.ready = self._script.pop(0)
+
+    def place(self, intent: OrderIntent) -> None:
+        raise AssertionError("the loop places nothing itself")
+
+    def cancel(self, order_ref: OrderRef) -> None:
+        raise AssertionError("the loop cancels nothing itself")
+
+    def events(self) -> Sequence[BrokerEvent]:
+        return []
+
+    def net_liquidation(self) -> Money:
+        raise AssertionError("not asked")
+
+    def reconcile(self, order_refs: Sequence[OrderRef]) -> None:
+        return None
+
+
+class IdleBot:
+    def __init__(self) -> None:
+        self.steps = 0
+
+    def start(self) -> object:
+        return None
+
+    def apply(self, events: Sequence[BrokerEvent], trading_day: date) -> None:
+        return None
+
+    def step(self, now: datetime, session: Session) -> str:
+        self.steps += 1
+        return "idle"
+
+
+def test_each_loss_and_return_of_the_link_is_one_event(tmp_path: Path) -> None:
+    clock = ManualClock(NOW)
+    ledger = SqliteLedger.open(tmp_path / "l.sqlite", clock, process="day-trader")
+    stop = StopFlag()
+    broker = FlickeringBroker([True, False, False, True, True, False, True], stop)
+    bot = IdleBot()
+    loop = BotLoop(
+        bot, broker, ledger, clock, ExchangeCalendar.nyse(), RuntimeSettings(tick_s=0.01), stop
+    )
+    try:
+        assert loop.run() == 0
+        kinds = [e.kind for e in ledger.events(limit=100) if e.kind.endswith("CONNECTED")]
+    finally:
+        ledger.close()
+    assert kinds == ["DISCONNECTED", "RECONNECTED", "DISCONNECTED", "RECONNECTED"]
+    assert bot.steps == 5  # 4 scripted ready ticks and the last (no step while down)
