@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from http_server import Reply, ScriptedServer
 from sim_day import SimRun, executions_at_gateway, pnl_of, sim_run
 
 DAY = date(2016, 4, 29)
@@ -31,10 +33,23 @@ holdings = ["SKYX:182@1.20", "AMZN:35@690.00"]
 """
 
 
+TOKEN = "hook-token-3c9d51"
+
+
 @pytest.fixture(scope="module")
-def day(tmp_path_factory: pytest.TempPathFactory) -> SimRun:
+def webhook() -> Iterator[ScriptedServer]:
+    """Where the run's notifier posts (apprise json://), standing in for Telegram or Slack."""
+    with ScriptedServer() as server:
+        server.route("POST", f"/hook/{TOKEN}", Reply.json({"ok": True}))
+        yield server
+
+
+@pytest.fixture(scope="module")
+def day(tmp_path_factory: pytest.TempPathFactory, webhook: ScriptedServer) -> SimRun:
     workdir = tmp_path_factory.mktemp("reports")
-    with sim_run(workdir, DAY, CONFIG) as run:
+    host = webhook.url.removeprefix("http://")
+    notify = f'\n[notifications]\nurls = ["json://{host}/hook/{TOKEN}"]\ncooldown_s = 0\n'
+    with sim_run(workdir, DAY, CONFIG + notify) as run:
         run.finish()
     return run
 
@@ -122,4 +137,18 @@ def test_health_shows_each_process_started_once_and_never_restarted(day: SimRun)
         assert (processes[name]["starts"], processes[name]["restarts"]) == ("1", "0")
         assert processes[name]["errors"] == "0"
     kinds = [t["kind"] for t in found["timeline"]]
-    assert kinds.count("START") == 3  # the gateway and both bots
+    assert kinds.count("START") == 4  # the gateway, the notifier and both bots
+
+
+def test_the_notifier_told_of_each_fill_and_kept_its_token_out_of_the_logs(
+    day: SimRun, webhook: ScriptedServer
+) -> None:
+    posts = [r.json() for r in webhook.seen(f"/hook/{TOKEN}")]
+    titles = [str(p["title"]) for p in posts]
+    assert sum(t.startswith("FILL: bought") for t in titles) == 2
+    assert any(t.startswith("TARGET") and "FCX" in t for t in titles)
+    assert any(t.startswith("STOP") and "AMZN" in t for t in titles)
+    assert not any("SKYX" in t for t in titles)
+    for file in (f for f in (day.workdir / "var" / "logs").rglob("*") if f.is_file()):
+        assert TOKEN.encode() not in file.read_bytes(), f"the webhook token leaked into {file}"
+    assert TOKEN not in day.output()

@@ -136,6 +136,15 @@ def exit_manager(config: ConfigOption = None) -> None:
         raise typer.Exit(run_bot("exit_manager", config))
 
 
+def notifier(config: ConfigOption = None) -> None:
+    """Send notifications of the ledger's events (normally started by ``openbell run``
+    when ``notifications.urls`` is set)."""
+    from openbell.runtime.notifier import run_notifier_process  # noqa: PLC0415 - apprise
+
+    with reported():
+        raise typer.Exit(run_notifier_process(config))
+
+
 def status(
     config: ConfigOption = None,
     fmt: FormatOption = Format.table,

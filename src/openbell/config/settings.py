@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -394,6 +394,58 @@ class ScoringSettings(_Section):
         return self
 
 
+NoticeKindName = Literal[
+    "entry",
+    "target",
+    "stop",
+    "flatten",
+    "smart_shutdown",
+    "error",
+    "connection",
+    "restart",
+    "approval",
+]
+"""Values of ``openbell.services.notify.NoticeKind`` (``suppressed`` summaries always go)."""
+
+
+class NotificationSettings(_Section):
+    """Where people hear about fills, stop-outs, the smart shutdown, errors, restarts and
+    approvals: apprise URLs, one per channel (https://appriseit.com/services/), such as
+    ``tgram://BOT_TOKEN/CHAT_ID``, ``discord://WEBHOOK_ID/WEBHOOK_TOKEN``,
+    ``slack://TOKEN_A/TOKEN_B/TOKEN_C/#channel``, ``mailtos://user:password@gmail.com`` or
+    ``json://host:port/path``. URLs carry tokens: set them in the environment or ``.env``
+    (``OPENBELL__NOTIFICATIONS__URLS='["tgram://..."]'``). No URLs: notifications are off."""
+
+    urls: tuple[SecretStr, ...] = Field((), description="apprise URLs; masked everywhere")
+    kinds: tuple[NoticeKindName, ...] = Field(
+        get_args(NoticeKindName), description="which notices to send"
+    )
+    max_per_minute: int = Field(20, ge=1, le=600, description="notices in any 60 s, at most")
+    cooldown_s: float = Field(
+        30.0, ge=0, le=3600, description="between two notices of one kind and symbol (not errors)"
+    )
+    timeout_s: float = Field(10.0, gt=0, le=120, description="one send, every channel")
+    poll_s: float = Field(1.0, gt=0, le=60, description="between two reads of the event log")
+
+    @field_validator("urls")
+    @classmethod
+    def _urls_have_a_scheme(cls, value: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        for number, url in enumerate(value, start=1):
+            if "://" not in url.get_secret_value():
+                raise ValueError(
+                    f"expected apprise URLs such as tgram://TOKEN/CHAT, found URL {number} "
+                    "without '://' (not shown: it may hold a token)"
+                )
+        return value
+
+    @field_validator("kinds")
+    @classmethod
+    def _distinct_kinds(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"expected each kind once, found {list(value)}")
+        return value
+
+
 class Settings(BaseSettings):
     """All of openbell's settings. Build it with :func:`openbell.config.load_settings`."""
 
@@ -413,6 +465,7 @@ class Settings(BaseSettings):
     sim: SimSettings = SimSettings()
     scanner: ScannerSettings = ScannerSettings()
     scoring: ScoringSettings = ScoringSettings()
+    notifications: NotificationSettings = NotificationSettings()
     secrets: SecretsSettings = SecretsSettings()
 
     @classmethod
@@ -456,6 +509,7 @@ class Settings(BaseSettings):
             min_atr_pct=scanner.min_atr_pct,
             common_only=scanner.common_only,
             top_k=scanner.top_k,
+            unknown_type_passes=scanner.source == "bars",
         )
 
     def day_plan(self) -> DayPlan:

@@ -36,7 +36,14 @@ from openbell.runtime.children import Child, ChildSpec, DailyJsonLogs, parse_lin
 from openbell.runtime.guard import Mode, check_mode
 from openbell.runtime.logs import RedactSecrets, secret_values
 from openbell.runtime.scanning import check_scan_source
-from openbell.runtime.supervisor import DAY_TRADER, EXIT_MANAGER, GATEWAY, Supervisor, Timing
+from openbell.runtime.supervisor import (
+    DAY_TRADER,
+    EXIT_MANAGER,
+    GATEWAY,
+    NOTIFIER,
+    Supervisor,
+    Timing,
+)
 from openbell.runtime.version import bytecode_dir, installed_code
 from openbell.strategy.schedule import DayTimeline
 
@@ -269,6 +276,8 @@ def supervise(loaded: LoadedSettings, options: RunOptions, write: Callable[[str]
         DAY_TRADER: (sys.executable, "-m", "openbell", "day-trader", *config),
         EXIT_MANAGER: (sys.executable, "-m", "openbell", "exit-manager", *config),
     }
+    if settings.notifications.urls:  # it runs the whole run, like the gateway
+        specs[NOTIFIER] = (sys.executable, "-m", "openbell", "notifier", *config)
     if plan.gateway_argv is not None:
         specs = {GATEWAY: (*plan.gateway_argv, *config), **specs}
     children = {

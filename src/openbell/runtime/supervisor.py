@@ -35,6 +35,7 @@ from openbell.strategy.schedule import DayPlan, DayTimeline
 log = logging.getLogger(__name__)
 
 DAY_TRADER, EXIT_MANAGER, GATEWAY = "day-trader", "exit-manager", "gateway"
+NOTIFIER = "notifier"
 BOTS = (DAY_TRADER, EXIT_MANAGER)
 _TICK_S = 0.2
 _SAFE_MARGIN = timedelta(minutes=2)
@@ -229,7 +230,7 @@ class Supervisor:
         self._say(f"supervisor: {name} stopped (exit code {code})")
 
     def _stop_all(self, why: str) -> None:
-        for name in (*BOTS, GATEWAY):
+        for name in (*BOTS, NOTIFIER, GATEWAY):  # the bots first: the gateway serves them
             tracked = self._tracked.get(name)
             if tracked is not None and tracked.child.running:
                 self._stop_child(name, tracked, why)
