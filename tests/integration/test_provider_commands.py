@@ -18,7 +18,10 @@ from http_server import Reply, ScriptedServer
 
 from openbell.adapters.bars.store import BarStore
 from openbell.adapters.clock import SIM_ANCHOR_ENV, SimAnchor
+from openbell.config import Settings
+from openbell.domain.errors import RefusedInput
 from openbell.domain.sessions import NEW_YORK
+from openbell.runtime.scanning import check_scan_source
 
 KEY = "mk-provider-commands-5e1f"
 EXIT_REFUSED, EXIT_RETRY = 2, 75
@@ -151,3 +154,19 @@ def test_a_live_scan_that_cannot_reach_the_provider_says_so(
     assert past.returncode == EXIT_REFUSED, past.stdout + past.stderr
     assert len(massive.requests) == asked
     assert KEY not in failed.stderr + past.stderr
+
+
+def test_a_run_refuses_an_llm_chain_that_could_never_score() -> None:
+    settings = Settings(
+        broker={"mode": "paper"},
+        scoring={"scorer": "llm", "fallback_to_rules": False},
+    )
+    with pytest.raises(RefusedInput, match="expected a provider with its key"):
+        check_scan_source(settings, "paper")
+    keyed = Settings(
+        broker={"mode": "paper"},
+        scoring={"scorer": "llm", "fallback_to_rules": False},
+        secrets={"gemini_api_key": "g-key"},
+    )
+    check_scan_source(keyed, "paper")  # one provider can answer: accepted
+    check_scan_source(Settings(scoring={"scorer": "llm"}), "sim")  # the rules back it up

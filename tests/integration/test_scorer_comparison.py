@@ -92,3 +92,24 @@ def test_the_llm_and_the_rules_are_measured_on_the_same_days(
     assert len(local_llm.requests()) == 50
     # a local server needs no key: a placeholder is sent, never another provider's key
     assert {r.headers["authorization"] for r in local_llm.requests()} == {"Bearer not-needed"}
+
+
+def test_a_backtest_never_writes_over_the_live_ledger(tmp_path: Path) -> None:
+    live = tmp_path / "live" / "ledger.sqlite"
+    live.parent.mkdir()
+    live.write_bytes(b"the live ledger")
+    env = {"OPENBELL__LEDGER__PATH": str(live), "COLUMNS": "200"}
+    old = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        span = ["--from", "2016-04-28", "--to", "2016-04-29", "--scorer", "rules"]
+        result = runner.invoke(app, ["backtest", *span, "--out", str(live.parent)], env=env)
+        kept = runner.invoke(app, ["backtest", *span, "--out", "elsewhere"], env=env)
+    finally:
+        os.chdir(old)
+    assert result.exit_code == 2, result.stdout
+    assert "a folder other than the live ledger's" in result.stderr
+    assert live.read_bytes() == b"the live ledger"
+    assert kept.exit_code == 0, kept.stdout + kept.stderr
+    assert (tmp_path / "elsewhere" / "ledger.sqlite").stat().st_size > 0
+    assert not list((tmp_path / "elsewhere").glob("*.part"))

@@ -14,7 +14,7 @@ from openbell.adapters.clock import ManualClock
 from openbell.adapters.sqlite.ledger import SqliteLedger
 from openbell.config import Settings
 from openbell.domain.broker import BrokerEvent, OrderUpdate
-from openbell.domain.candidates import PremarketFeatures
+from openbell.domain.candidates import PremarketFeatures, ScoreBatch
 from openbell.domain.enums import (
     ExitReason,
     OrderRole,
@@ -380,7 +380,8 @@ def test_an_entry_cancel_the_broker_could_not_take_is_tried_again(
         ledger, broker, FakeMarket([row("WULF", "10.60", 200_000)]), RuleScorer(), rules
     )
     session = ExchangeCalendar.nyse().session(DAY)
-    trader.step(clock.set(OPEN - timedelta(minutes=4)), session)  # plans and sends the MOO
+    trader.step(clock.set(OPEN - timedelta(minutes=4)), session)  # plans the morning
+    trader.step(clock.now(), session)  # and sends the MOO on the next tick
     [entry] = broker.placed
     late = clock.set(OPEN + timedelta(minutes=6))  # still working after the grace
     with pytest.raises(BrokerUnavailable):
@@ -436,3 +437,85 @@ def test_a_failed_scan_is_reported_and_tried_again_after_a_pause(
     [planned] = ledger.positions_of_day(DAY)
     assert planned.symbol == Symbol("WULF")
     assert ledger.day_steps(DAY)["morning"].detail == "picks: WULF"
+
+
+class SlowScorer(RuleScorer):
+    """Scores like the rules, but the clock moves on while it thinks (a slow LLM)."""
+
+    def __init__(self, clock: ManualClock, takes: timedelta) -> None:
+        self._clock, self._takes = clock, takes
+
+    def score(
+        self, features: Sequence[PremarketFeatures], trading_day: date | None = None
+    ) -> ScoreBatch:
+        self._clock.set(self._clock.now() + self._takes)
+        return super().score(features, trading_day)
+
+
+def test_a_scan_that_ends_after_the_moo_cutoff_sends_nothing(
+    ledger: SqliteLedger, clock: ManualClock
+) -> None:
+    broker = FakeBroker()
+    rules = TradingRules(
+        plan=Settings().day_plan(),
+        selection=SelectionRules(3, TIERS),
+        allocation_pct=Decimal(25),
+        stop_loss_pct=Decimal("0.9"),
+    )
+    slow = SlowScorer(clock, timedelta(minutes=3))
+    trader = DayTrader(ledger, broker, FakeMarket([row("WULF", "10.60", 200_000)]), slow, rules)
+    session = ExchangeCalendar.nyse().session(DAY)
+    trader.step(clock.set(OPEN - timedelta(minutes=4)), session)  # scored until 09:29
+    assert broker.placed == []  # not on the tick that started at 09:26
+    trader.step(clock.now(), session)  # 09:29: past the 09:28 cutoff
+    assert broker.placed == []
+    [position] = ledger.positions_of_day(DAY)
+    assert position.state is PositionState.ABANDONED
+
+
+class CountingScorer(RuleScorer):
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def score(
+        self, features: Sequence[PremarketFeatures], trading_day: date | None = None
+    ) -> ScoreBatch:
+        self.calls += 1
+        return super().score(features, trading_day)
+
+
+class NoEquityYet(FakeBroker):
+    """A broker that cannot tell the account's equity for the first two asks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asks = 0
+
+    def net_liquidation(self) -> Money:
+        self.asks += 1
+        if self.asks <= 2:
+            raise BrokerUnavailable("IB is not connected")
+        return super().net_liquidation()
+
+
+def test_the_scorer_is_not_asked_again_when_the_plan_must_wait(
+    ledger: SqliteLedger, clock: ManualClock
+) -> None:
+    broker = NoEquityYet()
+    rules = TradingRules(
+        plan=Settings().day_plan(),
+        selection=SelectionRules(3, TIERS),
+        allocation_pct=Decimal(25),
+        stop_loss_pct=Decimal("0.9"),
+    )
+    scorer = CountingScorer()
+    trader = DayTrader(ledger, broker, FakeMarket([row("WULF", "10.60", 200_000)]), scorer, rules)
+    session = ExchangeCalendar.nyse().session(DAY)
+    at = clock.set(OPEN - timedelta(hours=1))
+    for _ in range(2):
+        with pytest.raises(BrokerUnavailable):
+            trader.step(at, session)
+    assert scorer.calls == 0  # the equity is asked first: no scan is paid for in vain
+    trader.step(at, session)
+    assert scorer.calls == 1
+    assert [p.symbol for p in ledger.positions_of_day(DAY)] == [Symbol("WULF")]

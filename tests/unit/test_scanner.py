@@ -148,3 +148,19 @@ def test_every_symbol_comes_out_once_kept_or_with_a_reason(
     scores = [r.pre_score.value for r in result.kept if r.pre_score is not None]
     assert len(scores) == len(result.kept)
     assert scores == sorted(scores, reverse=True)
+
+
+def test_a_provider_scan_drops_what_it_cannot_tell_is_common_stock() -> None:
+    universe = [row("AAA"), row("WRNT", kind=None)]
+    strict = ScanFilters(unknown_type_passes=False)
+    result = scan(universe, strict)
+    assert [r.features.symbol.value for r in result.kept] == ["AAA"]
+    [dropped] = result.dropped
+    assert (dropped.drop, dropped.reason) == (
+        Drop.NOT_COMMON,
+        "type unknown: the data did not say it is common stock",
+    )
+    assert [r.features.symbol.value for r in scan(universe, ScanFilters()).kept] == [
+        "AAA",
+        "WRNT",
+    ]

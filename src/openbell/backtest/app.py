@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -130,10 +132,10 @@ def run_request(
     ledger_path: Path | None = None,
 ) -> BacktestOutcome:
     """Run one backtest in a scratch ledger, or in a new ``ledger_path`` to keep."""
-    if ledger_path is not None:
-        for stale in (ledger_path, *ledger_path.parent.glob(ledger_path.name + "-*")):
-            stale.unlink(missing_ok=True)  # a kept ledger describes one run only
-        ledger_path.parent.mkdir(parents=True, exist_ok=True)
+    if ledger_path is not None and _same_file(ledger_path, settings.ledger.path):
+        raise InvalidValue(
+            "--out", "a folder other than the live ledger's", str(ledger_path.parent)
+        )
     source, universe = open_source(request.data, settings, calendar, request.seed)
     config = build_config(request, settings, universe)
     factory: BrokerFactory | None = None
@@ -146,9 +148,11 @@ def run_request(
             return GatewayBroker.stepped(clock, config.venue, calendar, config.starting_equity)
 
     with tempfile.TemporaryDirectory(prefix="openbell-backtest-") as scratch:
-        path = ledger_path or Path(scratch) / "ledger.sqlite"
+        path = Path(scratch) / "ledger.sqlite"
         result = run_backtest(config, calendar, source, path, on_day, factory)
         picks = _picks(path, source, calendar, config) if result.sessions else ()
+        if ledger_path is not None:  # only a finished run replaces the kept ledger
+            _keep(path, ledger_path)
     summary = summarize(result.trades)
     note = ""
     if summary.synthetic_trades:
@@ -157,6 +161,21 @@ def run_request(
             "intraday paths drawn from real daily bars (see ATTRIBUTION.md)."
         )
     return BacktestOutcome(request, result, summary, note, picks)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return a.expanduser().resolve() == b.expanduser().resolve()
+
+
+def _keep(scratch: Path, kept: Path) -> None:
+    """Put the run's closed ledger at ``kept``, replacing the previous run's atomically; the
+    previous file's WAL and shared-memory companions go with it."""
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    partial = kept.with_name(kept.name + ".part")
+    shutil.copyfile(scratch, partial)
+    for companion in ("-wal", "-shm"):
+        kept.with_name(kept.name + companion).unlink(missing_ok=True)
+    os.replace(partial, kept)
 
 
 def _picks(

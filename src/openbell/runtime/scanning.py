@@ -37,6 +37,7 @@ class ScanSource:
 def check_scan_source(settings: Settings, mode: str) -> None:
     """Refuse a run whose scan cannot work, before any process starts: a sim run must scan
     the replayed bars, and a provider needs its key."""
+    _check_scoring(settings)
     source = settings.scanner.source
     if source == "bars":
         return
@@ -48,6 +49,25 @@ def check_scan_source(settings: Settings, mode: str) -> None:
     key = f"{source}_api_key"
     if settings.secrets.value_of(key) is None:
         raise MissingSecret(f"scanner.source = {source}", f"{ENV_PREFIX}SECRETS__{key.upper()}")
+
+
+def _check_scoring(settings: Settings) -> None:
+    """Refuse an LLM chain that could never score: no provider with its key, and no rules
+    to fall back on (every candidate would be unscored, every day)."""
+    scoring = settings.scoring
+    if scoring.scorer != "llm" or scoring.fallback_to_rules:
+        return
+    usable = [
+        p.name
+        for p in scoring.providers
+        if p.api_key == "none" or settings.secrets.value_of(p.api_key) is not None
+    ]
+    if not usable:
+        keys = ", ".join(f"{ENV_PREFIX}SECRETS__{p.api_key.upper()}" for p in scoring.providers)
+        raise RefusedInput(
+            "scoring: expected a provider with its key (or fallback_to_rules = true) for "
+            f"scorer = llm, found none: set one of {keys}"
+        )
 
 
 def bars_data(settings: Settings) -> str:

@@ -27,7 +27,7 @@ from openbell.domain.enums import (
     Side,
     TimeInForce,
 )
-from openbell.domain.errors import Conflict, InvalidValue, MarketDataUnavailable, RefusedInput
+from openbell.domain.errors import Conflict, InvalidValue, RefusedInput, RetryLater
 from openbell.domain.orders import OrderIntent
 from openbell.domain.positions import Position
 from openbell.domain.records import Approval
@@ -151,6 +151,8 @@ class Rescans:
     ) -> None:
         self._ledger, self._broker, self._market, self._scorer = ledger, broker, market, scorer
         self._filters = filters
+        self._lost: set[tuple[date, str]] = set()
+        """Slots whose scan failed: never scanned again, even before the mark is written."""
         self._rules, self._selection = rules, selection
         self._allocation_pct, self._stop_loss_pct = allocation_pct, stop_loss_pct
         self._protected, self._universe = protected, universe
@@ -173,7 +175,7 @@ class Rescans:
     # --- requests -------------------------------------------------------------------------
     def _rescan(self, now: datetime, day: date, slot: datetime) -> None:
         step = f"rescan:{slot.astimezone(NEW_YORK):%H%M}"
-        if step in self._ledger.day_steps(day):
+        if (day, step) in self._lost or step in self._ledger.day_steps(day):
             return
         room = self._rules.max_positions - self._taken(day)
         if room <= 0:
@@ -189,9 +191,10 @@ class Rescans:
             scan = score_the_morning(
                 self._market, self._scorer, day, now, self._universe, self._filters, excluded
             )
-        except (MarketDataUnavailable, RefusedInput) as exc:  # this slot is lost, not the day
+        except (RetryLater, RefusedInput) as exc:  # this slot is lost, not the day
             why = f"skipped: the scan failed: {exc}"
             log.warning("%s: %s", step, why)
+            self._lost.add((day, step))  # even if the ledger is too busy to mark it now
             ledger.mark_step(day, step, why[:2000])
             ledger.append_event("SCAN_FAILED", f"{step} {why}")
             return

@@ -18,14 +18,19 @@ from decimal import Decimal
 
 from openbell.domain.broker import BrokerEvent, OrderUpdate
 from openbell.domain.enums import OrderRole, PositionRole, PositionState
-from openbell.domain.errors import MarketDataUnavailable, NotFound, RefusedInput
+from openbell.domain.errors import NotFound, RefusedInput, RetryLater
 from openbell.domain.orders import Fill
 from openbell.domain.positions import Position
 from openbell.domain.sessions import NEW_YORK, Session
 from openbell.domain.values import OrderRef, Symbol
 from openbell.ports import Broker, Ledger, MarketData, Scorer
 from openbell.services.entries import ENTRY_OWNER, send_entries
-from openbell.services.morning import exclusions, plan_from_scan, score_the_morning
+from openbell.services.morning import (
+    MorningScan,
+    exclusions,
+    plan_from_scan,
+    score_the_morning,
+)
 from openbell.services.rescans import RescanRules, Rescans
 from openbell.services.sending import take_over_orders
 from openbell.strategy.management import day_is_done
@@ -90,6 +95,7 @@ class DayTrader:
         self._market, self._scorer, self._rules = market, scorer, rules
         self._cancel_sent: set[OrderRef] = set()
         self._scan_retry_at: datetime | None = None
+        self._scanned: dict[date, MorningScan] = {}
         self._rescans = (
             None
             if rules.rescans is None
@@ -162,7 +168,9 @@ class DayTrader:
             self._cancel_working_entries(day, stopped)
             return f"paused ({stopped})"
         if now >= timeline.scan and MORNING not in steps:
-            self._morning(day, timeline, now)
+            # Nothing else this tick: the scan may have taken minutes, and the MOO window is
+            # judged on the next tick's fresh clock, never on this tick's stale one.
+            return self._morning(day, timeline, now)
         if timeline.may_submit_moo(now):
             self._send_entries(day)
         elif now >= timeline.moo_cutoff:
@@ -176,40 +184,26 @@ class DayTrader:
             self._cancel_working_entries(day, why, now - grace)
         return self._wrap_up(day, now, timeline)
 
-    def _morning(self, day: date, timeline: DayTimeline, now: datetime) -> None:
+    def _morning(self, day: date, timeline: DayTimeline, now: datetime) -> str:
+        """Scan, score and plan; return what the day-trader is doing.
+
+        The scan runs as of ``now`` (a live provider only knows the present). A finished
+        scan is kept until its plan commits, so a busy ledger or a broker that cannot tell
+        the equity yet never makes the scorer (an LLM, paid per call) run twice.
+        """
         if now >= timeline.moo_cutoff:
             self._ledger.mark_step(day, MORNING, "skipped: started after the MOO cutoff")
             self._ledger.append_event("SKIPPED", "no morning plan: started after the MOO cutoff")
-            return
+            return "no morning plan: started after the MOO cutoff"
         if self._scan_retry_at is not None and now < self._scan_retry_at:
-            return
-        rules = self._rules
-        excluded = exclusions(self._ledger, day, rules.protected)
-        try:
-            scan = score_the_morning(
-                self._market,
-                self._scorer,
-                day,
-                timeline.scan,
-                rules.universe,
-                rules.scan,
-                excluded,
-            )
-        except RefusedInput as exc:  # asking again cannot help (a key missing, a past day)
-            why = f"no morning plan: the pre-market scan was refused: {exc}"
-            log.error("%s", why)
-            self._ledger.mark_step(day, MORNING, f"skipped: {why}"[:2000])
-            self._ledger.append_event("SCAN_FAILED", why)
-            return
-        except MarketDataUnavailable as exc:
-            self._scan_retry_at = now + rules.scan_retry
             retry = self._scan_retry_at.astimezone(NEW_YORK)
-            why = f"pre-market scan failed: {exc}; next attempt at {retry:%H:%M:%S} ET"
-            log.warning("%s", why)
-            self._ledger.append_event("SCAN_FAILED", why)
-            return
-        self._scan_retry_at = None
-        equity = self._broker.net_liquidation()
+            return f"pre-market scan failed; next attempt at {retry:%H:%M:%S} ET"
+        equity = self._broker.net_liquidation()  # before paying for a scan it could not use
+        scan = self._scanned.get(day) or self._scan(day, now)
+        if scan is None:
+            return "pre-market scan failed"
+        self._scanned = {day: scan}
+        rules = self._rules
         with self._ledger.batch():  # the plan and its mark commit together, or neither
             plan = plan_from_scan(
                 self._ledger,
@@ -223,7 +217,33 @@ class DayTrader:
             )
             picks = ", ".join(str(p.symbol) for p in plan.planned) or "none"
             self._ledger.mark_step(day, MORNING, f"picks: {picks}")
+        self._scanned = {}
         log.info("morning plan for %s: %s", day, picks)
+        return f"morning plan: {picks}"
+
+    def _scan(self, day: date, now: datetime) -> MorningScan | None:
+        """The pre-market scan as of ``now``, or None after writing why it failed."""
+        rules = self._rules
+        excluded = exclusions(self._ledger, day, rules.protected)
+        try:
+            scan = score_the_morning(
+                self._market, self._scorer, day, now, rules.universe, rules.scan, excluded
+            )
+        except RefusedInput as exc:  # asking again cannot help (a key missing, a past day)
+            why = f"no morning plan: the pre-market scan was refused: {exc}"
+            log.error("%s", why)
+            self._ledger.mark_step(day, MORNING, f"skipped: {why}"[:2000])
+            self._ledger.append_event("SCAN_FAILED", why)
+            return None
+        except RetryLater as exc:  # the provider, or the scorer's journal (a busy ledger)
+            self._scan_retry_at = now + rules.scan_retry
+            retry = self._scan_retry_at.astimezone(NEW_YORK)
+            why = f"pre-market scan failed: {exc}; next attempt at {retry:%H:%M:%S} ET"
+            log.warning("%s", why)
+            self._ledger.append_event("SCAN_FAILED", why)
+            return None
+        self._scan_retry_at = None
+        return scan
 
     def _planned(self, day: date) -> list[Position]:
         return [

@@ -5,7 +5,8 @@ with the first rule it failed, in this order:
 
 1. duplicate: the source listed the symbol twice (the first row counts);
 2. exclusions: protected, already held, closed earlier today, already proposed today;
-3. halted, and not common stock (only where the data says so: an unknown type passes);
+3. halted, and not common stock (an unknown type passes a bar scan, whose data has no
+   types, but not a provider scan);
 4. price band on the last pre-market price;
 5. minimum pre-market dollar volume (shares traded before the open x the last price);
 6. gap band: the move from the previous close, in percent;
@@ -58,6 +59,10 @@ class ScanFilters:
     min_atr_pct: Decimal = Decimal(0)
     common_only: bool = True
     top_k: int = 10
+    unknown_type_passes: bool = True
+    """With ``common_only``: whether a symbol whose type the data does not give passes.
+    Bars never give one (True); a provider scan that could not read the types must not let
+    warrants and ETNs through (False)."""
 
 
 DEFAULT_FILTERS = ScanFilters()
@@ -128,6 +133,11 @@ def _filtered(row: PremarketFeatures, filters: ScanFilters) -> tuple[Drop, str] 
             filters.common_only and kind is not None and kind != COMMON_STOCK,
             Drop.NOT_COMMON,
             lambda: f"not common stock (type {kind})",
+        ),
+        (
+            filters.common_only and kind is None and not filters.unknown_type_passes,
+            Drop.NOT_COMMON,
+            lambda: "type unknown: the data did not say it is common stock",
         ),
         (
             not filters.min_price <= price <= filters.max_price,
