@@ -55,6 +55,7 @@ def config(deepseek: FakeOpenAI, gemini: FakeOpenAI) -> str:
 [scoring]
 scorer = "llm"
 timeout_s = 10
+deadline_s = 30  # below the harness's runtime.silent_after_s (60)
 max_retries = 0
 concurrency = 4
 

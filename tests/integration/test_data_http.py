@@ -113,6 +113,16 @@ def test_no_wait_is_longer_than_max_wait(server: ScriptedServer, fake_time: Fake
     assert fake_time.waits == [20.0]
 
 
+@pytest.mark.parametrize("said", ["nan", "inf", "-inf", "-5", "1e400"])
+def test_a_retry_after_that_is_no_finite_wait_falls_back_to_the_backoff(
+    server: ScriptedServer, fake_time: FakeTime, said: str
+) -> None:
+    server.route("GET", PATH, Reply.json({}, 429, headers={"Retry-After": said}), OK)
+    with make_api(server, fake_time) as api:
+        assert api.get(PATH) == {"status": "OK", "results": [{"c": 1.5}]}
+    assert fake_time.waits == [0.5]  # the first backoff; sleep(nan) would raise ValueError
+
+
 def test_a_429_forever_fails_after_max_retries_plus_one_attempts(
     server: ScriptedServer, fake_time: FakeTime
 ) -> None:
@@ -364,6 +374,7 @@ def test_the_key_reaches_the_server_but_no_message_or_log(
             messages.append(str(raised.value))
     assert all(KEY not in message for message in messages), messages
     assert KEY not in caplog.text
+    assert KEY not in repr(api.provider)
     assert "***" in messages[-1]  # the server's echo of the key was redacted
     first = server.requests[0]
     if place == "bearer":

@@ -405,6 +405,26 @@ def test_a_changed_history_schema_names_the_field(rig: Rig) -> None:
         rig.scan(("GAPR",))
 
 
+def test_one_symbols_unreadable_history_leaves_it_out_not_the_scan(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="openbell.adapters.data.fmp")
+    market = _standard()
+    market.daily["GAPR"][3]["volume"] = None  # one bad bar of one symbol
+    market.serve(rig.server)
+
+    rows = rig.scan(UNIVERSE)
+    market.daily["GAPR"][3]["volume"] = 1_000_000  # FMP corrects it
+    again = rig.scan(UNIVERSE)  # a new adapter, the same cache: the bad answer was not kept
+
+    assert sorted(rows) == ["QQQ", "ROLL"]
+    assert "left out GAPR: its daily history cannot be read" in caplog.text
+    assert "expected [3].volume: input should be a valid number, found None" in caplog.text
+    assert sorted(again) == ["GAPR", "QQQ", "ROLL"]
+    histories = [_symbol(seen) for seen in rig.server.seen(DAILY)]
+    assert sorted(histories) == ["GAPR", "GAPR", "QQQ", "ROLL"]
+
+
 def test_a_429_waits_as_long_as_retry_after_says_then_succeeds(rig: Rig) -> None:
     market = _standard()
     market.serve(rig.server)

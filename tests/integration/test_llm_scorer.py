@@ -6,6 +6,8 @@ from __future__ import annotations
 import itertools
 import logging
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -421,6 +423,164 @@ def test_a_refused_key_fails_over_like_any_failure(
     assert [c.scored_by for c in batch.candidates] == ["rules-v1 (fallback)"]
     reasons = [c.call.reason for c in ledger.llm_calls(DAY)]
     assert reasons == ["the key was refused (HTTP 401)", "the key was refused (HTTP 403)"]
+
+
+# --- time: each call's timeout, the scan's deadline --------------------------------------------
+
+
+def trickling(for_s: float | None = None, content: str | None = None) -> Reply:
+    """A 200 whose body starts with a blank line every 0.2 s, as DeepSeek keeps a queued
+    request alive; then a completion saying ``content``, or nothing ever when ``for_s`` is
+    None (until the client hangs up)."""
+    full = Reply.json(completion(content))
+    return Reply(200, full.body, full.headers, trickle=b"\n", trickle_for_s=for_s)
+
+
+def scoring_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("openbell-llm")]
+
+
+def test_blank_lines_before_the_answer_are_waited_through(
+    ledger: SqliteLedger, alpha: FakeOpenAI
+) -> None:
+    alpha.answers(trickling(for_s=0.5, content=answer(0.77)))
+
+    batch = scorer(ledger, provider(alpha, "alpha")).score([row("WULF")], DAY)
+
+    assert [(c.confidence, c.scored_by) for c in batch.candidates] == [
+        (Confidence(Decimal("0.77")), "alpha:fake-alpha")
+    ]
+
+
+def test_a_trickle_that_outlasts_the_call_timeout_fails_over(
+    ledger: SqliteLedger, alpha: FakeOpenAI, beta: FakeOpenAI
+) -> None:
+    # httpx's read timeout restarts with every blank line: only the total ends the call
+    alpha.answers(trickling())
+    beta.answers(ok(answer(0.71)))
+    policy = CallPolicy(timeout_s=0.6, max_retries=0)
+
+    llm = scorer(ledger, provider(alpha, "alpha"), provider(beta, "beta"), policy=policy)
+    batch = llm.score([row("WULF")], DAY)
+
+    assert [c.scored_by for c in batch.candidates] == ["beta:fake-beta"]
+    assert outcomes(ledger) == [
+        ("WULF", "alpha", LlmOutcome.FAILED),
+        ("WULF", "beta", LlmOutcome.SCORED),
+    ]
+    failed = ledger.llm_calls(DAY)[0].call
+    assert failed.reason == "no answer within 0.6 s"
+    assert 550 <= failed.latency_ms < 3000
+
+
+def test_past_the_scan_deadline_calls_in_flight_are_abandoned_and_fall_back(
+    ledger: SqliteLedger, alpha: FakeOpenAI, beta: FakeOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="openbell.adapters.llm")
+
+    def by_symbol(seen: Seen) -> Reply:
+        return trickling() if symbol_of(seen) == "SLOW" else ok(answer(0.8))
+
+    alpha.answers(by_symbol)
+    beta.answers(ok(answer(0.9)))
+    rows = [row("SLOW"), row("FAST", "10.50", 150_000)]
+    llm = scorer(
+        ledger, provider(alpha, "alpha"), provider(beta, "beta"), concurrency=2, deadline_s=1
+    )
+
+    started = time.monotonic()
+    batch = llm.score(rows, DAY)
+    took = time.monotonic() - started
+
+    assert 0.9 <= took < 2.5
+    slow, fast = batch.candidates
+    assert (slow.symbol, slow.confidence, slow.scored_by) == (
+        Symbol("SLOW"),
+        rules_fallback(rows[0]),
+        "rules-v1 (fallback)",
+    )
+    assert "alpha: no answer within the scan's 1 s deadline" in slow.reason
+    assert (fast.symbol, fast.scored_by) == (Symbol("FAST"), "alpha:fake-alpha")
+    assert beta.requests() == []  # nobody else is asked past the deadline
+    journaled = [c.call for c in ledger.llm_calls(DAY)]
+    assert [(str(c.symbol), c.outcome) for c in journaled] == [
+        ("FAST", LlmOutcome.SCORED),
+        ("SLOW", LlmOutcome.FAILED),
+    ]
+    assert journaled[1].reason == "no answer within the scan's 1 s deadline"
+    assert journaled[1].latency_ms >= 900
+    assert sum("deadline has passed: 1 call(s) abandoned" in r.getMessage() for r in caplog.records)
+
+    # The abandoned call's thread ends by itself (its client was closed; at worst its own
+    # 5 s timeout ends it) and nothing it came to is journaled.
+    gone_by = time.monotonic() + 8
+    while scoring_threads() and time.monotonic() < gone_by:
+        time.sleep(0.05)
+    assert scoring_threads() == []
+    time.sleep(0.3)
+    assert [(str(c.call.symbol), c.call.outcome) for c in ledger.llm_calls(DAY)] == [
+        ("FAST", LlmOutcome.SCORED),
+        ("SLOW", LlmOutcome.FAILED),
+    ]
+
+
+class SteppedClock:
+    """A monotonic clock that moves only when a test moves it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class SlowJournal:
+    """A journal each write of which takes a minute on ``clock`` (written on the scorer's
+    thread, between two looks at the deadline: the deadline passes at a known point)."""
+
+    def __init__(self, ledger: SqliteLedger, clock: SteppedClock) -> None:
+        self._ledger, self._clock = ledger, clock
+
+    def llm_usage(self, trading_day: date) -> LlmUsage:
+        return self._ledger.llm_usage(trading_day)
+
+    def record_llm_call(self, call: LlmCallDraft) -> LlmCallRecord:
+        self._clock.now += 60
+        return self._ledger.record_llm_call(call)
+
+
+@pytest.mark.parametrize("fallback_to_rules", [True, False])
+def test_past_the_scan_deadline_nothing_more_is_sent(
+    ledger: SqliteLedger, alpha: FakeOpenAI, beta: FakeOpenAI, fallback_to_rules: bool
+) -> None:
+    clock = SteppedClock()
+    alpha.answers(error(500))
+    beta.answers(ok(answer(0.9)))
+    chain = LlmChain(
+        (provider(alpha, "alpha"), provider(beta, "beta")),
+        fallback_to_rules=fallback_to_rules,
+        policy=PATIENT,
+        concurrency=1,
+        deadline_s=60,
+    )
+    # the deadline passes as alpha's failure is journaled
+    llm = LlmScorer(chain, SlowJournal(ledger, clock), RuleScorer(), monotonic=clock)
+
+    batch = llm.score([row("WULF"), row("BBAR")], DAY)
+
+    # the failed call is settled as usual; its next provider and the next candidate wait
+    assert (len(alpha.requests()), len(beta.requests())) == (1, 0)
+    assert outcomes(ledger) == [("WULF", "alpha", LlmOutcome.FAILED)]
+    reasons = [c.reason for c in batch.candidates] + [u.reason for u in batch.unscored]
+    assert len(reasons) == 2
+    wulf, bbar = reasons
+    assert "no provider answered: alpha: server error (HTTP 500)" in wulf
+    assert "the scan's 60 s deadline had passed" in wulf
+    assert "not sent: the scan's 60 s deadline had passed" in bbar
+    if fallback_to_rules:
+        assert [c.scored_by for c in batch.candidates] == ["rules-v1 (fallback)"] * 2
+    else:
+        assert batch.candidates == ()
 
 
 # --- budget, concurrency, keys --------------------------------------------------------------

@@ -27,6 +27,7 @@ from openbell.adapters.data.massive import (
     MassiveBars,
     MassiveClient,
     MassiveMarketData,
+    massive_bars,
     massive_market_data,
 )
 from openbell.bars.frame import to_ns
@@ -454,6 +455,59 @@ def test_a_grouped_day_of_another_shape_is_a_changed_schema(
     assert "expected a field results[0].T, found none" in str(raised.value)
 
 
+def test_one_unreadable_bar_of_a_grouped_day_leaves_only_that_ticker_out(
+    market_for: Callable[..., MassiveMarketData],
+    server: ScriptedServer,
+    sessions: list[date],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="openbell.adapters.data")
+    rows = [agg(bar, ny(YESTERDAY, 0), t) for t, bar in history_bars(19).items()]
+    rows[0]["v"] = None  # AAA's bar of the last session: one odd row of the whole market
+    path = grouped_path(YESTERDAY)
+    server.route("GET", path, Reply.json(aggs_answer("", rows)))
+    with market_for() as market:
+        first = by_symbol(market.premarket_features(TODAY, NOW))
+    with market_for() as restarted:  # the day read, so it was cached: not asked again
+        again = by_symbol(restarted.premarket_features(TODAY, NOW))
+    assert sorted(first) == sorted(again) == ["BBB", "DDD", "EEE"]
+    assert "expected results[0].v: input should be a valid number, found None" in caplog.text
+    assert "left out AAA: its bar of 2024-06-11 in the grouped daily bars is unreadable" in (
+        caplog.text
+    )
+    assert len(server.seen(path)) == 1
+
+
+def test_a_grouped_day_that_does_not_read_is_not_cached(
+    market_for: Callable[..., MassiveMarketData], server: ScriptedServer
+) -> None:
+    path = grouped_path(YESTERDAY)
+    good = [agg(bar, ny(YESTERDAY, 0), t) for t, bar in history_bars(19).items()]
+    bad = [{**row, "v": None} for row in good]
+    server.route("GET", path, Reply.json(aggs_answer("", bad)), Reply.json(aggs_answer("", good)))
+    with market_for() as market, pytest.raises(MarketDataUnavailable, match=r"results\[0\]\.v"):
+        market.premarket_features(TODAY, NOW)
+    with market_for() as market:  # asked afresh, not served the bad answer from the disk
+        assert "AAA" in by_symbol(market.premarket_features(TODAY, NOW))
+    assert len(server.seen(path)) == 2
+
+
+def test_one_odd_row_of_a_page_leaves_out_that_row_not_the_page(
+    market_for: Callable[..., MassiveMarketData], server: ScriptedServer
+) -> None:
+    def tickers(seen: Seen) -> Reply:
+        if seen.query.get("cursor") == ["cGFnZTI"]:
+            return tickers_answer(seen)
+        first = [{"ticker": t, "type": k} for t, k in (("AAA", "CS"), (None, "CS"), ("BBB", "ETF"))]
+        link = "https://api.massive.com/v3/reference/tickers?cursor=cGFnZTI"
+        return Reply.json({"results": first, "status": "OK", "next_url": link})
+
+    server.route("GET", TICKERS, tickers)
+    with market_for() as market:
+        rows = by_symbol(market.premarket_features(TODAY, NOW))
+    assert (rows["AAA"].security_type, rows["BBB"].security_type) == ("CS", "ETF")
+
+
 def test_an_error_status_says_what_massive_said(
     market_for: Callable[..., MassiveMarketData], server: ScriptedServer
 ) -> None:
@@ -631,6 +685,65 @@ def test_fetched_days_are_cached_on_disk(
     assert len(bars_server.seen("/v2/aggs/ticker/AAA/range/1/day/2024-06-10/2024-06-11")) == 1
     assert len(bars_server.seen(minute_path("AAA", date(2024, 6, 10)))) == 1
     assert bars_server.seen(minute_path("AAA", TODAY)) == []  # today is not over
+
+
+def test_a_day_of_bars_that_does_not_read_is_a_failure_and_is_not_cached(
+    client_for: Callable[..., MassiveClient], bars_server: ScriptedServer
+) -> None:
+    day = date(2024, 6, 10)
+    bars = [agg(minute_bar(10.0, 500), ny(day, 9, 30)), agg(minute_bar(10.1, 0), ny(day, 9, 31))]
+    bars[1]["v"] = None  # a hole would be stored: bars of one ticker are read strictly
+    fixed = [{**bars[1], "v": 300}]
+    path = minute_path("AAA", day)
+    bars_server.route(
+        "GET", path, Reply.json(aggs_answer("AAA", bars)), Reply.json(aggs_answer("AAA", fixed))
+    )
+    with (
+        MassiveBars(client_for(), ManualClock(NOW)) as fetcher,
+        pytest.raises(MarketDataUnavailable, match=r"expected results\[1\]\.v: .* found None"),
+    ):
+        fetcher.minutes("AAA", day)
+    with MassiveBars(client_for(), ManualClock(NOW)) as fetcher:  # a rerun, the same cache
+        again = fetcher.minutes("AAA", day)
+    assert again is not None and list(again.volume) == [300]
+    assert len(bars_server.seen(path)) == 2  # the unreadable answer was asked again
+
+
+def test_days_not_over_are_skipped_with_a_note_not_failed(
+    client_for: Callable[..., MassiveClient],
+    bars_server: ScriptedServer,
+    calendar: ExchangeCalendar,
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock(NOW)
+    with MassiveBars(client_for(), clock) as fetcher:
+        report = fetch_into_store(
+            fetcher,
+            BarStore(tmp_path / "store"),
+            calendar,
+            ["AAA"],
+            date(2024, 6, 10),
+            date(2024, 6, 14),
+            clock=clock,
+        )
+    assert report.failures == []
+    assert report.notes == ["3 days not over yet, skipped (2024-06-12 to 2024-06-14)"]
+    assert (report.daily_rows, report.days_written) == (2, 2)
+    assert bars_server.seen(minute_path("AAA", TODAY)) == []
+
+
+def test_a_missing_key_is_refused_before_fetching_bars(
+    server: ScriptedServer, tmp_path: Path
+) -> None:
+    with pytest.raises(MissingSecret, match="OPENBELL__SECRETS__MASSIVE_API_KEY"):
+        massive_bars(
+            api_key=None,
+            policy=POLICY,
+            cache_dir=tmp_path,
+            clock=ManualClock(NOW),
+            base_url=server.url,
+        )
+    assert server.requests == []
 
 
 def test_a_symbol_massive_does_not_know_is_reported(

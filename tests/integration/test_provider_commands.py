@@ -137,6 +137,24 @@ def test_data_fetch_names_the_missing_key_and_reports_a_provider_down(
     assert KEY not in down.stdout + down.stderr
 
 
+def test_data_fetch_through_today_skips_the_days_not_over_with_a_note(
+    tmp_path: Path, massive: ScriptedServer
+) -> None:
+    massive.route(
+        "GET", "/v2/aggs/ticker/AAA/range/1/day/2024-06-10/2024-06-12", Reply.json(daily_answer())
+    )
+    massive.otherwise(Reply.json({"ticker": "AAA", "resultsCount": 0, "status": "OK"}))
+    args = ["data", "fetch", "--source", "massive", "--symbols", "AAA"]
+    args += ["--from", "2024-06-10", "--to", "2024-06-14"]  # LATER is 2024-06-13 08:00 ET
+
+    done = openbell(args, tmp_path, massive, now=LATER)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "note: 2 days not over yet, skipped (2024-06-13 to 2024-06-14)" in done.stdout
+    assert "failed" not in done.stdout
+    assert "massive: 2 daily rows" in done.stdout
+
+
 def test_a_live_scan_that_cannot_reach_the_provider_says_so(
     tmp_path: Path, massive: ScriptedServer
 ) -> None:

@@ -2,7 +2,8 @@
 
 Each route answers from a queue of scripted replies, then repeats its last one; every
 request is kept, so a test can assert on what the client sent (paths, query, headers,
-bodies). A reply may delay, cut its body short, or drop the connection.
+bodies). A reply may delay, cut its body short, drop the connection, or trickle keep-alive
+bytes before its body (as a provider does while a request waits in its queue).
 
     with ScriptedServer() as server:
         server.route("GET", "/v2/aggs/ticker/AAPL/prev", Reply.json({...}))
@@ -31,6 +32,12 @@ class Reply:
     """Wait this long before answering (a slow or hung server)."""
     truncate_to: int | None = None
     """Announce the full Content-Length but send only this many bytes, then close."""
+    trickle: bytes = b""
+    """Send the body chunked, preceded by this every ``trickle_every_s`` seconds for
+    ``trickle_for_s`` seconds, or until the client hangs up when that is None (DeepSeek sends
+    blank lines while a request is queued)."""
+    trickle_every_s: float = 0.2
+    trickle_for_s: float | None = None
 
     @classmethod
     def json(cls, payload: Any, status: int = 200, **kwargs: Any) -> Reply:
@@ -60,6 +67,33 @@ class Seen:
 Responder = Callable[[Seen], Reply]
 
 
+def _trickle(handler: BaseHTTPRequestHandler, reply: Reply, closing: threading.Event) -> None:
+    """Answer ``reply`` chunked, its body preceded by ``reply.trickle`` again and again."""
+    handler.send_response(reply.status)
+    for name, value in reply.headers.items():
+        handler.send_header(name, value)
+    handler.send_header("Transfer-Encoding", "chunked")
+    handler.end_headers()
+    ends_at = None if reply.trickle_for_s is None else time.monotonic() + reply.trickle_for_s
+    try:
+        while ends_at is None or time.monotonic() < ends_at:
+            if closing.is_set():  # the server is stopping: leave the answer unfinished
+                handler.close_connection = True
+                return
+            _chunk(handler, reply.trickle)
+            time.sleep(reply.trickle_every_s)
+        if reply.body:
+            _chunk(handler, reply.body)
+        _chunk(handler, b"")  # the last chunk
+    except (BrokenPipeError, ConnectionResetError):  # the client hung up
+        handler.close_connection = True
+
+
+def _chunk(handler: BaseHTTPRequestHandler, data: bytes) -> None:
+    handler.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+    handler.wfile.flush()
+
+
 class _Route:
     def __init__(self, replies: list[Reply | Responder]) -> None:
         self._replies = replies
@@ -78,6 +112,7 @@ class ScriptedServer:
         self._routes: dict[tuple[str, str], _Route] = {}
         self._otherwise: Reply = Reply.json({"error": "no route"}, 404)
         self._lock = threading.Lock()
+        self._closing = threading.Event()
         self.requests: list[Seen] = []
         server = self
 
@@ -103,6 +138,9 @@ class ScriptedServer:
                 reply = route.next(seen) if route else server._otherwise
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
+                if reply.trickle:
+                    _trickle(self, reply, server._closing)
+                    return
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
@@ -156,6 +194,7 @@ class ScriptedServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._closing.set()  # ends the replies still trickling
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)

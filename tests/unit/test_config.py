@@ -278,3 +278,99 @@ def test_the_sim_clock_is_fast_while_the_bots_sleep_and_the_speed_is_checked() -
         with pytest.raises(ConfigError) as caught:
             load_settings(None, dotenv_file=None, environ={"OPENBELL__SIM__ASLEEP_SPEED": bad})
         assert list(problems(caught)) == ["sim.asleep_speed"]
+
+
+def test_an_unknown_prompt_version_is_refused_naming_those_that_exist() -> None:
+    from openbell.adapters.llm.prompts import prompt_versions  # noqa: PLC0415
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None, dotenv_file=None, environ={"OPENBELL__SCORING__PROMPT_VERSION": "v2"})
+    assert problems(caught) == {
+        "scoring.prompt_version": (f"one of {', '.join(prompt_versions())}", "'v2'")
+    }
+    assert "v1" in prompt_versions()
+    loaded = load_settings(None, dotenv_file=None, environ={})
+    assert loaded.settings.scoring.prompt_version == "v1"
+
+
+LLM = {"OPENBELL__SCORING__SCORER": "llm"}
+
+
+def test_the_scan_deadline_ends_before_the_supervisor_restarts_a_silent_day_trader() -> None:
+    defaults = load_settings(None, dotenv_file=None, environ=LLM).settings
+    assert (defaults.scoring.deadline_s, defaults.runtime.silent_after_s) == (60.0, 120.0)
+    for environ in (
+        {"OPENBELL__SCORING__DEADLINE_S": "120"},
+        {"OPENBELL__RUNTIME__SILENT_AFTER_S": "45"},
+    ):
+        with pytest.raises(ConfigError) as caught:
+            load_settings(None, dotenv_file=None, environ=LLM | environ)
+        ((key, expected, found),) = caught.value.problems
+        deadline, silent = (120, 120) if "OPENBELL__SCORING__DEADLINE_S" in environ else (60, 45)
+        assert key.split(" ")[0] == "scoring.deadline_s"
+        assert expected.startswith(f"less than runtime.silent_after_s = {silent} s")
+        assert "the day-trader would be restarted mid-scan" in expected
+        assert found == f"scoring.deadline_s = {deadline} s"
+    chosen = load_settings(
+        None, dotenv_file=None, environ=LLM | {"OPENBELL__SCORING__DEADLINE_S": "119.5"}
+    ).settings
+    assert chosen.scoring.deadline_s == 119.5
+    # the rules never wait on the deadline: a setup without the LLM is not refused for it
+    rules = {"OPENBELL__RUNTIME__SILENT_AFTER_S": "45"}
+    assert (
+        load_settings(None, dotenv_file=None, environ=rules).settings.runtime.silent_after_s == 45
+    )
+    for bad in ("0", "-1", "601"):
+        with pytest.raises(ConfigError) as caught:
+            load_settings(None, dotenv_file=None, environ={"OPENBELL__SCORING__DEADLINE_S": bad})
+        assert "scoring.deadline_s" in problems(caught)
+
+
+STRAY = {
+    "no-break space": "sk-abc\u00a0def",
+    "space": "sk-abc def",
+    "trailing newline": "sk-abcdef\n",
+    "tab": "sk-abc\tdef",
+    "zero-width space": "sk-abc\u200bdef",
+    "curly quotes": "\u201csk-abcdef\u201d",
+    "accent": "sk-abcdéf",
+}
+
+
+@pytest.mark.parametrize("value", STRAY.values(), ids=STRAY.keys())
+@pytest.mark.parametrize("key", ["massive_api_key", "fmp_api_key", "deepseek_api_key"])
+def test_a_key_with_a_stray_character_is_refused_without_showing_it(key: str, value: str) -> None:
+    variable = f"OPENBELL__SECRETS__{key.upper()}"
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None, dotenv_file=None, environ={variable: value})
+    assert problems(caught) == {
+        f"secrets.{key}": (
+            "printable ASCII without spaces (a key copied with a stray character?)",
+            "a value that is not",
+        )
+    }
+    assert value not in str(caught.value)
+    assert value.strip() not in str(caught.value)
+
+
+def test_a_key_of_printable_ascii_is_kept_as_given() -> None:
+    key = "sk-AbC_123.xyz/+=~!:"
+    loaded = load_settings(
+        None,
+        dotenv_file=None,
+        environ={"OPENBELL__SECRETS__GEMINI_API_KEY": key, "OPENBELL__SECRETS__FMP_API_KEY": ""},
+    )
+    assert loaded.settings.secrets.value_of("gemini_api_key") == key
+    assert loaded.settings.secrets.value_of("fmp_api_key") == ""  # empty: unset, as before
+
+
+def test_an_account_id_with_a_stray_character_is_refused_without_showing_it() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None, dotenv_file=None, environ={"OPENBELL__BROKER__ACCOUNT": "DU76543 21"})
+    assert problems(caught) == {
+        "broker.account": (
+            "printable ASCII without spaces (an account id copied with a stray character?)",
+            "a value that is not",
+        )
+    }
+    assert "DU76543" not in str(caught.value)

@@ -105,9 +105,10 @@ def data_fetch(
         store = BarStore(settings.data.store)
         from openbell.runtime.providers import bar_fetcher  # noqa: PLC0415 - HTTP or IB only here
 
-        with bar_fetcher(settings, source.value, compose.build_clock()) as fetcher:
+        clock = compose.build_clock()
+        with bar_fetcher(settings, source.value, clock) as fetcher:
             report = fetch_into_store(
-                fetcher, store, calendar, names, first, last, minutes=not daily_only
+                fetcher, store, calendar, names, first, last, minutes=not daily_only, clock=clock
             )
         out.print(
             f"{source.value}: {report.daily_rows} daily rows, {report.days_written} minute days "
@@ -118,6 +119,8 @@ def data_fetch(
             out.print(f"  no bars: {missing}", highlight=False)
         for failure in report.failures:
             out.print(f"  [red]failed[/red] {failure}", highlight=False)
+        for note in report.notes:
+            out.print(f"  note: {note}", highlight=False)
         out.print(f"store: {settings.data.store}")
         if report.failures:
             raise typer.Exit(EXIT_RETRY)

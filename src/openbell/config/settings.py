@@ -32,6 +32,7 @@ from pydantic_settings import (
 )
 from pydantic_settings import SettingsConfigDict as _SettingsConfig
 
+from openbell.adapters.llm.prompts import prompt_versions
 from openbell.domain.errors import InvalidValue
 from openbell.domain.sessions import NEW_YORK, RelativeTime, Session
 from openbell.domain.values import Symbol
@@ -64,6 +65,24 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _printable_secret(value: SecretStr | None, what: str) -> SecretStr | None:
+    """``value`` if it is printable ASCII without whitespace (or empty, which means unset).
+
+    A key goes into an HTTP header, which httpx encodes as ASCII: a stray character (a
+    non-breaking space, a curly quote, a zero-width space pasted with it) would fail there,
+    far from the setting. The value is never repeated: it is a secret.
+    """
+    if value is None:
+        return value
+    text = value.get_secret_value()
+    if all("!" <= char <= "~" for char in text):
+        return value
+    raise ValueError(
+        f"expected printable ASCII without spaces ({what} copied with a stray character?), "
+        "found a value that is not"
+    )
+
+
 class ClientIds(_Section):
     """IB client ids, one per process role: IB binds each order to the id that placed it."""
 
@@ -87,6 +106,11 @@ class BrokerSettings(_Section):
     client_ids: ClientIds = ClientIds()
     account: SecretStr | None = Field(None, description="IB account id; masked everywhere")
     connect_timeout_s: float = Field(10.0, gt=0, le=300)
+
+    @field_validator("account")
+    @classmethod
+    def _printable_account(cls, value: SecretStr | None) -> SecretStr | None:
+        return _printable_secret(value, "an account id")
 
     @model_validator(mode="after")
     def _live_needs_opt_in(self) -> BrokerSettings:
@@ -279,6 +303,11 @@ class SecretsSettings(_Section):
     openai_api_key: SecretStr | None = None
     llm_api_key: SecretStr | None = Field(None, description="for any other provider")
 
+    @field_validator("*")
+    @classmethod
+    def _printable(cls, value: SecretStr | None) -> SecretStr | None:
+        return _printable_secret(value, "a key")
+
     def value_of(self, name: str) -> str | None:
         """The key named ``name`` (a field of this section), or None when unset."""
         secret = getattr(self, name)
@@ -369,13 +398,35 @@ class ScoringSettings(_Section):
     fallback_to_rules: bool = Field(
         True, description="score with the rules when every provider failed"
     )
-    prompt_version: str = Field("v1", pattern=r"^v[0-9]+$")
-    timeout_s: float = Field(20.0, gt=0, le=600)
+    prompt_version: str = Field("v1", description="a prompt template shipped with openbell")
+    timeout_s: float = Field(
+        20.0,
+        gt=0,
+        le=600,
+        description="one HTTP attempt, from sending to the answer's last byte (retries get "
+        "their own)",
+    )
+    deadline_s: float = Field(
+        60.0,
+        gt=0,
+        le=600,
+        description="one scan's LLM calls, all of them: past it, nothing more is sent, calls "
+        "still running are abandoned and their candidates fall back",
+    )
     max_retries: int = Field(1, ge=0, le=10, description="per call, before the next provider")
     concurrency: int = Field(4, ge=1, le=32)
     temperature: float = Field(0.0, ge=0, le=2)
     daily_token_budget: int = Field(200_000, ge=0)
     daily_cost_budget_usd: Decimal = Field(Decimal(1), ge=0)
+
+    @field_validator("prompt_version")
+    @classmethod
+    def _known_prompt(cls, value: str) -> str:
+        # checked here: the day-trader would otherwise fail at every start, all day
+        known = prompt_versions()
+        if value not in known:
+            raise ValueError(f"expected one of {', '.join(known)}, found {value!r}")
+        return value
 
     @field_validator("providers")
     @classmethod
@@ -488,6 +539,20 @@ class Settings(BaseSettings):
             raise ValueError(
                 "scanner.source|expected bars with broker.mode = sim (the simulated day "
                 f"replays bars; a provider snapshot is live), found {self.scanner.source}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _scan_ends_before_a_restart(self) -> Settings:
+        # A scan blocks the day-trader's loop, and with it the heartbeat the supervisor
+        # watches: the LLM calls must be given up before the supervisor gives up. The rules
+        # never wait on the deadline, so a setup that does not use the LLM is not refused.
+        deadline, silent = self.scoring.deadline_s, self.runtime.silent_after_s
+        if self.scoring.scorer == "llm" and deadline >= silent:
+            raise ValueError(
+                f"scoring.deadline_s|expected less than runtime.silent_after_s = {silent:g} s "
+                "(the day-trader's heartbeat is silent while it scans: the day-trader would be "
+                f"restarted mid-scan), found scoring.deadline_s = {deadline:g} s"
             )
         return self
 

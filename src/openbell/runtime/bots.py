@@ -154,8 +154,19 @@ class BotLoop:
                 self._cycle()
                 self._heartbeat()
         log.info("stopping: %s", self._stop.reason or "asked to")
-        self._send_beat("stopped", self._stop.reason)
+        self._last_beat("stopped", self._stop.reason)
         return 0
+
+    def _last_beat(self, status: str, detail: str, attempts: int = 5) -> None:
+        """The last word is worth a few tries: a busy ledger (every process stopping at
+        once) must not leave the process reported "running" after it is gone."""
+        for attempt in range(attempts):
+            try:
+                self._ledger.beat(status, detail[:500])
+                return
+            except RetryLater as exc:
+                log.warning("last heartbeat not written (try %d): %s", attempt + 1, exc)
+                time.sleep(0.2)
 
     def _connect(self) -> bool:
         backoff = self._runtime.tick_s

@@ -45,6 +45,7 @@ def llm_chain(scoring: ScoringSettings, secrets: SecretsSettings) -> LlmChain:
         concurrency=scoring.concurrency,
         daily_token_budget=scoring.daily_token_budget,
         daily_cost_budget_usd=scoring.daily_cost_budget_usd,
+        deadline_s=scoring.deadline_s,
     )
 
 

@@ -2,7 +2,9 @@
 
 A provider's bars reach the store through the same checks as imported files (the store
 validates every series it writes). Each symbol-day is written on its own, so a failure
-halfway keeps what was fetched, and a rerun skips the days the store already holds.
+halfway keeps what was fetched, and a rerun skips the days the store already holds. Days
+that are not over yet are skipped with a note, not reported as failures: a ``--to`` of
+today or later is an ordinary request.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from datetime import date
 from typing import Protocol
 
 from openbell.adapters.bars.store import BarStore
+from openbell.adapters.data.common import last_settled
 from openbell.bars.frame import DailyBars, DayBars
-from openbell.domain.errors import MarketDataUnavailable, RefusedInput
-from openbell.ports import Calendar
+from openbell.domain.errors import MarketDataUnavailable, MissingSecret, RefusedInput
+from openbell.ports import Calendar, Clock
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,7 @@ class FetchReport:
     days_already_stored: int = 0
     days_without_bars: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def fetch_into_store(
@@ -53,17 +57,32 @@ def fetch_into_store(
     end: date,
     *,
     minutes: bool = True,
+    clock: Clock | None = None,
 ) -> FetchReport:
     """Fetch ``symbols``' daily bars (and minute bars of each session) into ``store``.
 
     A provider failure for one symbol or day is recorded and the fetch goes on; a refused
     series (bad data) likewise. Nothing is written twice: days already stored are skipped.
+    With ``clock``, only days over in New York are asked for: the sessions after the last
+    settled day are skipped with a note. A missing key (MissingSecret) is raised at once:
+    it would fail every symbol alike.
     """
     report = FetchReport()
     sessions = _sessions(calendar, start, end)
+    through = last_settled(end, clock) if clock is not None else end
+    pending = [day for day in sessions if day > through]
+    if pending:
+        sessions = [day for day in sessions if day <= through]
+        count = f"{len(pending)} day{'s' if len(pending) > 1 else ''}"
+        span = f"{pending[0]}" + (f" to {pending[-1]}" if len(pending) > 1 else "")
+        report.notes.append(f"{count} not over yet, skipped ({span})")
+    if through < start:
+        return report
     for symbol in symbols:
         try:
-            daily = fetcher.daily(symbol, start, end)
+            daily = fetcher.daily(symbol, start, through)
+        except MissingSecret:
+            raise
         except (MarketDataUnavailable, RefusedInput) as exc:
             report.failures.append(f"{symbol} daily: {exc}")
             continue
@@ -98,6 +117,8 @@ def _fetch_day(
             return
         store.write_day(bars)
         report.days_written += 1
+    except MissingSecret:
+        raise
     except (MarketDataUnavailable, RefusedInput) as exc:
         report.failures.append(f"{symbol} {day}: {exc}")
         log.warning("fetch %s %s from %s failed: %s", symbol, day, fetcher.name, exc)

@@ -218,11 +218,27 @@ class FmpClient(Closing):
         cache_if: Callable[[Any], bool] = _non_empty,
         strict: bool = False,
     ) -> list[Any]:
-        body = self._api.get(path, params, cache_day=cache_day, cache_if=cache_if)
-        said = error_message(body)
-        if said is not None:
-            raise MarketDataUnavailable(PROVIDER, what, self._refusal(said))
-        return rows(model, body, what, strict=strict)
+        """``model`` rows of ``GET path``. The answer is kept in the day cache (with
+        ``cache_day``) only if it reads and ``cache_if`` accepts it: an answer that does not
+        read is asked afresh next time, never served from the disk all day."""
+
+        def read(body: Any) -> list[Any]:
+            said = error_message(body)
+            if said is not None:
+                raise MarketDataUnavailable(PROVIDER, what, self._refusal(said))
+            return rows(model, body, what, strict=strict)
+
+        fresh: list[list[Any]] = []
+
+        def keep(body: Any) -> bool:  # asked of a fresh answer only, before it is cached
+            try:
+                fresh.append(read(body))
+            except MarketDataUnavailable:
+                return False
+            return cache_if(body)
+
+        body = self._api.get(path, params, cache_day=cache_day, cache_if=keep)
+        return fresh[-1] if fresh else read(body)  # from the disk: read it here
 
     def _refusal(self, said: str) -> str:
         key = self._api.provider.key
@@ -266,10 +282,12 @@ class FmpMarketData(Closing):
     ``at``: a quote is "now", whatever ``at`` says; a scan of a day FMP's quotes have left
     behind (quotes stamped after ``trading_day``) is refused with :class:`LiveOnly`.
 
-    A symbol missing from the quotes, without a previous close or with fewer than two
-    sessions of history is left out (logged at INFO with the reason). Quotes that fail (down,
-    rate limited past the retries, the key refused, a changed schema) or are empty for the
-    configured universe or the movers raise MarketDataUnavailable.
+    A symbol missing from the quotes, without a previous close, with fewer than two sessions
+    of history or whose history cannot be read (a bad bar, a failed request) is left out
+    (logged at INFO with the reason); an unreadable history is asked again next scan, never
+    served from the cache. Quotes that fail (down, rate limited past the retries, the key
+    refused, a changed schema) or are empty for the configured universe or the movers raise
+    MarketDataUnavailable, and so do the histories of most symbols quoted not reading.
     """
 
     def __init__(
@@ -316,6 +334,7 @@ class FmpMarketData(Closing):
         trades = self._trades_today([q.symbol.upper() for q in quotes], trading_day)
         sessions = previous_sessions(self._calendar, trading_day)
         found = []
+        unreadable: list[MarketDataUnavailable] = []
         for quote in quotes:
             name = quote.symbol.upper()
             try:
@@ -326,6 +345,12 @@ class FmpMarketData(Closing):
                 )
             except LeftOut as why:
                 skipped[name] = str(why)
+                if isinstance(why, _Unreadable):
+                    unreadable.append(why.cause)
+        if 2 * len(unreadable) > len(quotes):  # FMP's trouble, not one symbol's: scan later
+            first = unreadable[0]
+            found_here = f"{len(unreadable)} of {len(quotes)} symbols' histories unreadable"
+            raise MarketDataUnavailable(PROVIDER, first.what, f"{first.reason} ({found_here})")
         log_skipped(log, PROVIDER, skipped, len(asked), "symbols")
         return found
 
@@ -373,6 +398,8 @@ class FmpMarketData(Closing):
             bars = self._client.daily_adjusted(name, first, last, cache_day=trading_day)
         except NotFoundAtProvider:
             raise LeftOut("FMP has no daily history of it (HTTP 404)") from None
+        except MarketDataUnavailable as exc:  # one symbol's bad bar: that symbol, not the scan
+            raise _Unreadable(exc) from None
         bars = sorted((b for b in bars if first <= b.day <= last), key=lambda b: b.day)
         if len(bars) < 2:
             raise LeftOut(f"{len(bars)} of the last {len(sessions)} sessions in its history")
@@ -398,6 +425,15 @@ class FmpMarketData(Closing):
                 self._profiles_down = True
                 return None
         return self._profiles[name]
+
+
+class _Unreadable(LeftOut):
+    """A symbol whose daily history cannot be read (a bad bar, a failed request): it is
+    left out, unless most symbols' histories cannot be read."""
+
+    def __init__(self, cause: MarketDataUnavailable) -> None:
+        super().__init__(f"its daily history cannot be read: {cause}")
+        self.cause = cause
 
 
 def _checked(asked: Sequence[str]) -> tuple[list[str], dict[str, str]]:

@@ -22,10 +22,11 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
@@ -65,7 +66,8 @@ class Provider:
 
     name: str
     base_url: str
-    key: str | None
+    key: str | None = field(repr=False)
+    """Never in ``repr``: a repr may end up in a log or a traceback."""
     key_variable: str
     """The setting a user sets to supply the key (named in the missing-key error)."""
     key_place: KeyPlace = "bearer"
@@ -267,18 +269,19 @@ def _is_error(body: Any) -> bool:
 
 
 def _retry_after_s(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date); None when
+    it says nothing usable (absent, unreadable, not finite like ``nan``, or in the past)."""
     if value is None:
         return None
     value = value.strip()
     try:
-        return float(value)
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return (when - datetime.now(UTC)).total_seconds()
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, OverflowError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None

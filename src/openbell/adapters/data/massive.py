@@ -44,7 +44,7 @@ from openbell.adapters.data.massive_models import PROVIDER, Agg, GroupedAgg, Tic
 from openbell.bars.frame import Basis, DailyBars, DayBars, Split, to_ns
 from openbell.bars.history import DailyHistory
 from openbell.domain.candidates import PremarketFeatures
-from openbell.domain.errors import InvalidValue, MarketDataUnavailable, NotFound
+from openbell.domain.errors import InvalidValue, MarketDataUnavailable, MissingSecret, NotFound
 from openbell.domain.orders import require_aware
 from openbell.domain.sessions import NEW_YORK
 from openbell.domain.values import Symbol
@@ -53,6 +53,8 @@ from openbell.ports import Calendar, Clock
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_LAG = timedelta(minutes=60)
+_Grouped = tuple[dict[str, GroupedAgg], frozenset[str]]
+"""One day's grouped bars by ticker, and the tickers whose bar could not be read."""
 _NS_PER_MS = 1_000_000
 
 __all__ = [
@@ -98,10 +100,12 @@ class MassiveMarketData(Closing):
     default because the morning service retries a failed scan with its scheduled ``at``
     until the MOO cutoff; the answer is then as of now, after ``at``.
 
-    A ticker missing from the snapshot, without a previous close or with fewer than two
-    sessions of history is left out (logged at INFO with the reason). A snapshot that fails
-    (down, rate limited past the retries, a changed schema) or is empty for the universe or
-    the whole market raises MarketDataUnavailable.
+    A ticker missing from the snapshot, without a previous close, with fewer than two
+    sessions of history or whose bar of a grouped day does not read (``"v": null``, say) is
+    left out (logged at INFO with the reason); only most bars of a day not reading fails the
+    scan, and such an answer is never cached. A snapshot that fails (down, rate limited past
+    the retries, a changed schema) or is empty for the universe or the whole market raises
+    MarketDataUnavailable.
     """
 
     def __init__(
@@ -118,7 +122,7 @@ class MassiveMarketData(Closing):
         self._universe = tuple(universe)
         self._max_lag = max_lag
         self._want_types = security_types
-        self._grouped: dict[date, dict[str, GroupedAgg]] = {}
+        self._grouped: dict[date, _Grouped] = {}
         self._types: tuple[date, dict[str, str]] | None = None
 
     def close(self) -> None:
@@ -196,7 +200,11 @@ class MassiveMarketData(Closing):
         splits = self._splits(sessions[0], trading_day)
         histories: dict[str, DailyHistory] = {}
         for name in names:
-            rows = [(day, bars[name]) for day, bars in self._grouped.items() if name in bars]
+            unread = [day for day, (_, odd) in self._grouped.items() if name in odd]
+            if unread:  # a hole in its history would bend its ATR: left out, not guessed
+                skipped[name] = f"its bar of {unread[0]} in the grouped daily bars is unreadable"
+                continue
+            rows = [(day, bars[name]) for day, (bars, _) in self._grouped.items() if name in bars]
             if len(rows) < 2:
                 skipped[name] = f"{len(rows)} of the last {len(sessions)} sessions in its history"
                 continue
@@ -209,16 +217,16 @@ class MassiveMarketData(Closing):
             histories[name] = DailyHistory.of(daily, splits.get(name, ()))
         return histories
 
-    def _grouped_day(self, day: date) -> dict[str, GroupedAgg]:
+    def _grouped_day(self, day: date) -> _Grouped:
         if day not in self._grouped:
-            bars = self._client.grouped_daily(day, cache=True)  # a previous session: settled
-            if not bars:
+            found = self._client.grouped_daily(day, cache=True)  # a previous session: settled
+            if not found.bars:
                 raise MarketDataUnavailable(
                     PROVIDER,
                     f"grouped daily bars of {day}",
                     "expected the bars of every ticker, found none (not published yet?)",
                 )
-            self._grouped[day] = {bar.ticker: bar for bar in bars}
+            self._grouped[day] = ({bar.ticker: bar for bar in found.bars}, found.unreadable)
         return self._grouped[day]
 
     def _splits(self, after: date, through: date) -> dict[str, list[Split]]:
@@ -385,6 +393,10 @@ def massive_bars(
     clock: Clock,
     base_url: str = DEFAULT_BASE_URL,
 ) -> MassiveBars:
-    """The BarFetcher over Massive for ``openbell data fetch`` (close it when done)."""
+    """The BarFetcher over Massive for ``openbell data fetch`` (close it when done). A
+    missing key is refused at once (MissingSecret naming ``KEY_VARIABLE``), before any
+    symbol is fetched, not recorded as every symbol's failure."""
+    if not api_key:
+        raise MissingSecret(PROVIDER, KEY_VARIABLE)
     client = massive_client(api_key=api_key, policy=policy, cache_dir=cache_dir, base_url=base_url)
     return MassiveBars(client, clock)

@@ -3,16 +3,19 @@
 Every call goes through the shared :class:`~openbell.adapters.data.http.JsonApi`: the key in
 an ``Authorization: Bearer`` header, pacing, retries, redacted errors. Answers about settled
 days (a past day's bars, grouped daily bars, the ticker list as of a past day) are cached on
-disk when the caller names the day, and only when they carry data; snapshots and splits are
-asked afresh every time. Pages are followed through ``next_url``, asked again of the
-configured host with the key in the header only.
+disk when the caller names the day, and only when they carry data and read as documented;
+snapshots and splits are asked afresh every time. Rows are read one by one: one odd row of a
+list is left out with a warning (most rows odd is a changed schema), except bars of one
+ticker, where a hole would bend the ATR. Pages are followed through ``next_url``, asked
+again of the configured host with the key in the header only.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -24,18 +27,16 @@ from openbell.adapters.data.http import HttpPolicy, JsonApi, NotFoundAtProvider,
 from openbell.adapters.data.massive_models import (
     PROVIDER,
     Agg,
-    AggsAnswer,
     GroupedAgg,
-    GroupedAnswer,
     Paged,
+    Rows,
     SnapshotAnswer,
     SplitRow,
-    SplitsAnswer,
-    TickersAnswer,
+    TickerRow,
     TickerSnapshot,
     parsed,
 )
-from openbell.adapters.data.schema import valid_entries
+from openbell.adapters.data.schema import Model, valid_entries
 from openbell.domain.errors import MarketDataUnavailable
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,8 @@ _SNAPSHOT = "/v2/snapshot/locale/us/markets/stocks/tickers"
 _GAINERS = "/v2/snapshot/locale/us/markets/stocks/gainers"
 _UNADJUSTED = {"adjusted": "false"}
 
-P = TypeVar("P", bound=Paged)
+A = TypeVar("A", bound=Rows)
+R = TypeVar("R", bound=Model)
 
 
 def massive_client(
@@ -68,10 +70,13 @@ def massive_client(
     return MassiveClient(JsonApi(provider, policy, cache=cache, sleep=sleep))
 
 
-def _has_results(body: Any) -> bool:
-    """Cache only answers that carry data: an empty answer about a past day may be data
-    not published yet, and must not be served forever."""
-    return isinstance(body, dict) and bool(body.get("results"))
+@dataclass(frozen=True, slots=True)
+class GroupedDay:
+    """Every ticker's bar of one day, and the tickers whose row could not be read (left out
+    with a warning): their history has a hole that day."""
+
+    bars: tuple[GroupedAgg, ...]
+    unreadable: frozenset[str] = frozenset()
 
 
 class MassiveClient(Closing):
@@ -116,9 +121,9 @@ class MassiveClient(Closing):
     # --- aggregates -------------------------------------------------------------------------
     def previous_day(self, ticker: str) -> Agg | None:
         """The previous session's unadjusted bar of ``ticker`` (None if it has none)."""
-        body = self._api.get(f"/v2/aggs/ticker/{ticker}/prev", _UNADJUSTED)
-        results = parsed(AggsAnswer, body, f"previous day of {ticker}").results
-        return results[-1] if results else None
+        path, what = f"/v2/aggs/ticker/{ticker}/prev", f"previous day of {ticker}"
+        _, bars = self._rows(Rows, Agg, path, _UNADJUSTED, what, None, noun="bar", strict=True)
+        return bars[-1] if bars else None
 
     def aggregates(
         self,
@@ -136,17 +141,23 @@ class MassiveClient(Closing):
         params = {**_UNADJUSTED, "sort": "asc", "limit": 50_000}
         what = f"{timespan} bars of {ticker}"
         bars: list[Agg] = []
-        for page in self._pages(AggsAnswer, path, params, what, cache_day):
-            bars += page.results or ()
+        for page in self._pages(Agg, path, params, what, cache_day, noun="bar", strict=True):
+            bars += page
         return bars
 
-    def grouped_daily(self, day: date, *, cache: bool) -> tuple[GroupedAgg, ...]:
-        """Every ticker's unadjusted bar of ``day`` in one answer (cached when ``cache``)."""
+    def grouped_daily(self, day: date, *, cache: bool) -> GroupedDay:
+        """Every ticker's unadjusted bar of ``day`` in one answer (cached when ``cache``).
+        A ticker whose row does not fit is left out with a warning and named in
+        ``unreadable``; most rows not fitting is a changed schema (MarketDataUnavailable)."""
         path = f"/v2/aggs/grouped/locale/us/market/stocks/{day.isoformat()}"
-        body = self._api.get(
-            path, _UNADJUSTED, cache_day=day if cache else None, cache_if=_has_results
+        what = f"grouped daily bars of {day}"
+        answer, bars = self._rows(
+            Rows, GroupedAgg, path, _UNADJUSTED, what, day if cache else None, noun="bar"
         )
-        return parsed(GroupedAnswer, body, f"grouped daily bars of {day}").results or ()
+        read = {bar.ticker for bar in bars}
+        named = {row.get("T") for row in answer.results or () if isinstance(row, Mapping)}
+        unreadable = frozenset(t for t in named if isinstance(t, str) and t not in read)
+        return GroupedDay(tuple(bars), unreadable)
 
     # --- reference data ---------------------------------------------------------------------
     def splits(self, after: date, through: date) -> list[SplitRow]:
@@ -159,8 +170,8 @@ class MassiveClient(Closing):
         }
         what = f"splits from {after} to {through}"
         rows: list[SplitRow] = []
-        for page in self._pages(SplitsAnswer, "/v3/reference/splits", params, what, None):
-            rows += page.results or ()
+        for page in self._pages(SplitRow, "/v3/reference/splits", params, what, None, "split"):
+            rows += page
         return rows
 
     def ticker_types(self, day: date, *, cache: bool) -> dict[str, str]:
@@ -175,10 +186,10 @@ class MassiveClient(Closing):
         what = f"tickers as of {day}"
         types: dict[str, str] = {}
         pages = self._pages(
-            TickersAnswer, "/v3/reference/tickers", params, what, day if cache else None
+            TickerRow, "/v3/reference/tickers", params, what, day if cache else None, "ticker"
         )
         for page in pages:
-            types.update((row.ticker, row.type) for row in page.results or () if row.type)
+            types.update((row.ticker, row.type) for row in page if row.type)
         return types
 
     def knows(self, ticker: str, day: date) -> bool:
@@ -191,17 +202,22 @@ class MassiveClient(Closing):
 
     def _pages(
         self,
-        model: type[P],
+        row: type[R],
         path: str,
         params: dict[str, Any],
         what: str,
         cache_day: date | None,
-    ) -> Iterator[P]:
+        noun: str,
+        *,
+        strict: bool = False,
+    ) -> Iterator[list[R]]:
+        """The rows of every page, page by page, each page read (and cached) on its own."""
         seen: set[str] = set()
         for _ in range(MAX_PAGES):
-            body = self._api.get(path, params, cache_day=cache_day, cache_if=_has_results)
-            page = parsed(model, body, what)
-            yield page
+            page, rows = self._rows(
+                Paged, row, path, params, what, cache_day, noun=noun, strict=strict
+            )
+            yield rows
             if not page.next_url:
                 return
             if page.next_url in seen:
@@ -211,6 +227,50 @@ class MassiveClient(Closing):
             seen.add(page.next_url)
             path, params = _follow(page.next_url, what)
         raise MarketDataUnavailable(PROVIDER, what, f"expected at most {MAX_PAGES} pages")
+
+    def _rows(
+        self,
+        answer: type[A],
+        row: type[R],
+        path: str,
+        params: Mapping[str, Any],
+        what: str,
+        cache_day: date | None,
+        *,
+        noun: str,
+        strict: bool = False,
+    ) -> tuple[A, list[R]]:
+        """One answer and its ``results`` as ``row``s, read one by one (see
+        :func:`~openbell.adapters.data.schema.valid_entries`). The answer is kept in the day
+        cache (with ``cache_day``) only if it reads and has rows: an answer that does not
+        read is asked afresh next time, never served from the disk for the rest of the
+        window, and an empty one may be data not published yet."""
+
+        def read(body: Any) -> tuple[A, list[R]]:
+            page = parsed(answer, body, what)
+            found = valid_entries(
+                row,
+                page.results or (),
+                provider=PROVIDER,
+                what=what,
+                noun=noun,
+                log=log,
+                prefix=("results",),
+                strict=strict,
+            )
+            return page, found
+
+        fresh: list[tuple[A, list[R]]] = []
+
+        def keep(body: Any) -> bool:  # asked of a fresh answer only, before it is cached
+            try:
+                fresh.append(read(body))
+            except MarketDataUnavailable:
+                return False
+            return bool(fresh[-1][1])
+
+        body = self._api.get(path, params, cache_day=cache_day, cache_if=keep)
+        return fresh[-1] if fresh else read(body)  # from the disk: read it here
 
 
 def _follow(next_url: str, what: str) -> tuple[str, dict[str, Any]]:

@@ -88,7 +88,15 @@ class SnapshotAnswer(_Answer):
 
 
 # --- aggregates and reference data -----------------------------------------------------------
-class Paged(_Answer):
+class Rows(_Answer):
+    """An answer listing ``results``: raw rows, validated one by one (see
+    :class:`~openbell.adapters.data.massive_client.MassiveClient`), so one odd row of the
+    whole market's bars does not sink a scan."""
+
+    results: tuple[Any, ...] | None = None
+
+
+class Paged(Rows):
     next_url: str | None = None
 
 
@@ -104,16 +112,8 @@ class Agg(_Bar):
     start_ms: int = Field(alias="t")
 
 
-class AggsAnswer(Paged):
-    results: tuple[Agg, ...] | None = None
-
-
 class GroupedAgg(_Bar):
     ticker: str = Field(alias="T")
-
-
-class GroupedAnswer(_Answer):
-    results: tuple[GroupedAgg, ...] | None = None
 
 
 class SplitRow(Model):
@@ -123,17 +123,9 @@ class SplitRow(Model):
     split_to: float
 
 
-class SplitsAnswer(Paged):
-    results: tuple[SplitRow, ...] | None = None
-
-
 class TickerRow(Model):
     ticker: str
     type: str | None = None
-
-
-class TickersAnswer(Paged):
-    results: tuple[TickerRow, ...] | None = None
 
 
 # --- reading an answer -----------------------------------------------------------------------

@@ -14,14 +14,28 @@
 
 The key is only ever put in the SDK client. Every text built here from what came back is
 redacted, and the server's own words about a refused key are never repeated.
+
+What bounds a call (``CallPolicy.timeout_s`` is T, ``max_retries`` is R):
+
+* one HTTP attempt: httpx's timeouts (connect, send, each wait for the next bytes) are T, and
+  the response hook of :func:`_http_client` also bounds the whole body to T from the moment
+  the request is sent. httpx alone has no total: a provider that trickles keep-alive bytes
+  (DeepSeek sends blank lines while a request is queued) would reset its read timeout for
+  minutes. The total is checked as each piece of the body arrives, so an attempt ends
+  within T of a trickle, and within 2 T at worst (a server that goes silent just before T
+  still has its last read timeout to run);
+* one :meth:`ChatEndpoint.ask`: R + 1 attempts and the SDK's waits between them;
+* one scan: the scorer's ``LlmChain.deadline_s``, which abandons the calls still running.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+import httpx2
 import openai
 from openai.types.chat import (
     ChatCompletion,
@@ -40,6 +54,8 @@ _MILLION = Decimal(1_000_000)
 _REDACTED = "***"
 _MAX_REASON_CHARS = 200
 _KEY_REFUSED = frozenset({401, 403})
+_SENT_AT = "openbell.sent_at"
+"""The request extension holding when an attempt was sent (``time.monotonic``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +106,8 @@ class CallResult:
 
 @dataclass(frozen=True, slots=True)
 class CallPolicy:
-    """How every call is made: the SDK's per-request timeout and retries, the temperature."""
+    """How every call is made: each HTTP attempt's total timeout (connection, request and the
+    whole answer), the SDK's retries after a failed attempt, the temperature."""
 
     timeout_s: float = 20.0
     max_retries: int = 1
@@ -110,6 +127,7 @@ class ChatEndpoint:
             api_key=provider.key or NO_KEY_PLACEHOLDER,
             timeout=policy.timeout_s,
             max_retries=policy.max_retries,
+            http_client=_http_client(policy.timeout_s),
         )
 
     def close(self) -> None:
@@ -209,6 +227,48 @@ class ChatEndpoint:
         if answer.direction == "long":
             return LlmOutcome.SCORED, "", answer
         return LlmOutcome.NO_TRADE, f"direction {answer.direction}: no long trade", answer
+
+
+def _http_client(total_s: float) -> httpx2.Client:
+    """The SDK's default HTTP client, with every attempt's body bounded to ``total_s`` from
+    the moment its request was sent (the SDK reads the body inside ``send``: a timeout raised
+    while reading it is retried, then reported, like any other timeout)."""
+
+    def sent(request: httpx2.Request) -> None:
+        request.extensions.setdefault(_SENT_AT, time.monotonic())  # kept across redirects
+
+    def bound(response: httpx2.Response) -> None:
+        body = response.stream
+        if isinstance(body, httpx2.SyncByteStream):
+            started = response.request.extensions.get(_SENT_AT, time.monotonic())
+            response.stream = _BoundedBody(body, response.request, started + total_s, total_s)
+
+    return openai.DefaultHttpxClient(
+        timeout=httpx2.Timeout(total_s),
+        event_hooks={"request": [sent], "response": [bound]},
+    )
+
+
+class _BoundedBody(httpx2.SyncByteStream):
+    """A response body that raises ``ReadTimeout`` once a piece arrives after ``ends_at``."""
+
+    def __init__(
+        self, body: httpx2.SyncByteStream, request: httpx2.Request, ends_at: float, total_s: float
+    ) -> None:
+        self._body, self._request = body, request
+        self._ends_at, self._total_s = ends_at, total_s
+
+    def __iter__(self) -> Iterator[bytes]:
+        for piece in self._body:
+            if time.monotonic() > self._ends_at:
+                raise httpx2.ReadTimeout(
+                    f"the answer was not complete within {self._total_s:g} s",
+                    request=self._request,
+                )
+            yield piece
+
+    def close(self) -> None:
+        self._body.close()
 
 
 def _sdk_messages(prompt: Prompt) -> list[ChatCompletionMessageParam]:

@@ -10,18 +10,31 @@ Each candidate goes down the chain until something decides it:
    bad, and asking another one until some model says yes would be shopping for a score;
 4. a failure (timeout, 429, 5xx, refused key, broken body) moves to the next provider;
 5. when no provider is left: the rule score, marked "rules-v1 (fallback)", or unscored if
-   ``fallback_to_rules`` is off.
+   ``fallback_to_rules`` is off;
+6. once the scan's deadline (``deadline_s``) has passed, nothing more is sent: each call
+   still in flight is journaled FAILED ("no answer within the scan's 60 s deadline") and
+   abandoned, and every candidate not yet decided falls back as in 5, without asking
+   another provider.
 
 Calls run on a pool of ``concurrency`` threads. Everything that touches the journal (a
 SQLite connection, not thread-safe) happens on the calling thread, which collects the
 results as they arrive; the batch keeps the input order.
+
+The deadline keeps the caller's loop (the day-trader's, whose heartbeat the supervisor
+watches) from waiting on a provider: :meth:`LlmScorer.score` returns soon after it, and an
+abandoned call's thread is left to end by itself (the pool is shut down without waiting, and
+the clients are closed, which breaks the connections such a call reads from; failing that,
+the call's own timeouts end it, see :mod:`openbell.adapters.llm.client`). Nobody reads what
+an abandoned call returns: a late answer is never journaled and never changes the batch.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -54,6 +67,17 @@ class LlmChain:
     concurrency: int = 4
     daily_token_budget: int = 200_000
     daily_cost_budget_usd: Decimal = Decimal(1)
+    deadline_s: float = 60.0
+    """One :meth:`LlmScorer.score` call, every call it makes included (wall-clock seconds)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """A call in flight: for which candidate, to whom, and when it was sent."""
+
+    index: int
+    provider: LlmProvider
+    sent_at: float
 
 
 class LlmScorer:
@@ -62,25 +86,55 @@ class LlmScorer:
     ``name`` is ``llm-<prompt version>`` ("llm-v1"): it names how candidates were scored,
     not who answered, which each candidate's ``scored_by`` says ("deepseek:deepseek-chat",
     "rules-v1 (fallback)"), so reordering or replacing providers does not rename it.
+
+    ``monotonic`` is the clock the scan's deadline is measured on (seconds).
     """
 
-    def __init__(self, chain: LlmChain, journal: LlmJournal, rules: RuleScorer) -> None:
+    def __init__(
+        self,
+        chain: LlmChain,
+        journal: LlmJournal,
+        rules: RuleScorer,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         if chain.concurrency < 1:
             raise InvalidValue("scoring.concurrency", "1 or more", chain.concurrency)
+        if not (chain.deadline_s > 0 and math.isfinite(chain.deadline_s)):
+            raise InvalidValue(
+                "scoring.deadline_s", "a finite number of seconds above 0", chain.deadline_s
+            )
         self._template = load_template(chain.prompt_version)
         self._chain = chain
         self._journal = journal
         self._rules = rules
+        self._monotonic = monotonic
         self.name = f"llm-{chain.prompt_version}"
 
     def score(self, features: Sequence[PremarketFeatures], trading_day: date) -> ScoreBatch:
         """A candidate or an unscored entry per row, in input order; never raises for what a
         provider does (a journal failure, such as a busy ledger, does propagate)."""
+        ends_at = self._monotonic() + self._chain.deadline_s
         rows = tuple(features)
         if not rows:
             return ScoreBatch(())
         run = _Run(self._chain, self._template, self._journal, self._rules, trading_day, rows)
-        return run.score()
+        return run.score(_Deadline(self._monotonic, ends_at, self._chain.deadline_s))
+
+
+@dataclass(frozen=True, slots=True)
+class _Deadline:
+    monotonic: Callable[[], float]
+    ends_at: float
+    seconds: float
+
+    def left(self) -> float:
+        """Seconds until the deadline, 0 once it has passed."""
+        return max(0.0, self.ends_at - self.monotonic())
+
+    @property
+    def passed(self) -> bool:
+        return self.left() <= 0
 
 
 class _Run:
@@ -108,11 +162,13 @@ class _Run:
         self._results: dict[int, Candidate | Unscored] = {}
         self._budget_spent: str | None = None
 
-    def score(self) -> ScoreBatch:
+    def score(self, deadline: _Deadline) -> ScoreBatch:
+        pool = ThreadPoolExecutor(self._chain.concurrency, "openbell-llm")
         try:
-            with ThreadPoolExecutor(self._chain.concurrency, "openbell-llm") as pool:
-                self._drive(pool)
+            self._drive(pool, deadline)
         finally:
+            # never waits: a call abandoned at the deadline is still running (see the module)
+            pool.shutdown(wait=False, cancel_futures=True)
             for endpoint in self._endpoints.values():
                 endpoint.close()
         ordered = [self._results[index] for index in range(len(self._rows))]
@@ -121,23 +177,59 @@ class _Run:
             tuple(r for r in ordered if isinstance(r, Unscored)),
         )
 
-    def _drive(self, pool: ThreadPoolExecutor) -> None:
+    def _drive(self, pool: ThreadPoolExecutor, deadline: _Deadline) -> None:
         waiting = deque(range(len(self._rows)))
-        in_flight: dict[Future[CallResult], tuple[int, LlmProvider]] = {}
+        in_flight: dict[Future[CallResult], _Call] = {}
         while waiting or in_flight:
-            while waiting and len(in_flight) < self._chain.concurrency:
+            while waiting and len(in_flight) < self._chain.concurrency and not deadline.passed:
                 index = waiting.popleft()
                 provider = self._provider_for(index)
                 if provider is not None:
                     ask = self._endpoint(provider).ask
-                    in_flight[pool.submit(ask, self._prompts[index])] = (index, provider)
+                    call = _Call(index, provider, deadline.monotonic())
+                    in_flight[pool.submit(ask, self._prompts[index])] = call
+            if deadline.passed:
+                self._give_up(in_flight, waiting, deadline)
+                return
             if not in_flight:
                 continue
-            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            done, _ = wait(in_flight, timeout=deadline.left(), return_when=FIRST_COMPLETED)
             for future in done:
-                index, provider = in_flight.pop(future)
-                if self._settle(index, provider, future.result()):
-                    waiting.appendleft(index)  # its next provider, before new candidates
+                call = in_flight.pop(future)
+                if self._settle(call.index, call.provider, future.result()):
+                    waiting.appendleft(call.index)  # its next provider, before new candidates
+
+    def _give_up(
+        self, in_flight: dict[Future[CallResult], _Call], waiting: deque[int], deadline: _Deadline
+    ) -> None:
+        """The deadline has passed: journal each call still running as FAILED and abandon it,
+        and let every candidate not yet decided fall back, asking nobody else."""
+        reason = f"no answer within the scan's {deadline.seconds:g} s deadline"
+        now = deadline.monotonic()
+        log.warning(
+            "the scan's %g s deadline has passed: %d call(s) abandoned; no other provider is "
+            "asked, the candidates not yet decided fall back",
+            deadline.seconds,
+            sum(not future.done() for future in in_flight),
+        )
+        left = set(waiting)
+        for future, call in sorted(in_flight.items(), key=lambda item: item[1].index):
+            if future.done():  # it answered in time: what it says counts
+                if self._settle(call.index, call.provider, future.result()):
+                    left.add(call.index)
+                continue
+            future.cancel()  # a running call is not stopped: nobody reads what it returns
+            latency_ms = max(0, round((now - call.sent_at) * 1000))
+            result = CallResult(LlmOutcome.FAILED, reason, latency_ms=latency_ms)
+            self._journal_call(call.index, call.provider, result)
+            self._failures[call.index].append(f"{call.provider.name}: {reason}")
+            self._fall_back(call.index, self._why_no_provider(call.index))
+        passed = f"the scan's {deadline.seconds:g} s deadline had passed"
+        for index in sorted(left):
+            if self._failures[index]:
+                self._fall_back(index, f"{self._why_no_provider(index)} ({passed})")
+            else:
+                self._fall_back(index, f"not sent: {passed}")
 
     # --- down the chain -------------------------------------------------------------------
     def _provider_for(self, index: int) -> LlmProvider | None:
