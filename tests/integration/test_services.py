@@ -356,6 +356,16 @@ def test_a_pair_missing_its_target_is_replaced_whole(ledger: SqliteLedger) -> No
     assert new_target.oca_group == new_stop.oca_group != target.oca_group
 
 
+def default_rules() -> TradingRules:
+    """The settings' day plan, top 3, 25 % each, a 0.9 % stop."""
+    return TradingRules(
+        plan=Settings().day_plan(),
+        selection=SelectionRules(3, TIERS),
+        allocation_pct=Decimal(25),
+        stop_loss_pct=Decimal("0.9"),
+    )
+
+
 class CancelFailsOnce(FakeBroker):
     """A broker that is disconnected at the first cancel."""
 
@@ -370,12 +380,7 @@ def test_an_entry_cancel_the_broker_could_not_take_is_tried_again(
     ledger: SqliteLedger, clock: ManualClock
 ) -> None:
     broker = CancelFailsOnce()
-    rules = TradingRules(
-        plan=Settings().day_plan(),
-        selection=SelectionRules(3, TIERS),
-        allocation_pct=Decimal(25),
-        stop_loss_pct=Decimal("0.9"),
-    )
+    rules = default_rules()
     trader = DayTrader(
         ledger, broker, FakeMarket([row("WULF", "10.60", 200_000)]), RuleScorer(), rules
     )
@@ -414,12 +419,7 @@ def test_a_failed_scan_is_reported_and_tried_again_after_a_pause(
     ledger: SqliteLedger, clock: ManualClock
 ) -> None:
     broker = FakeBroker()
-    rules = TradingRules(
-        plan=Settings().day_plan(),
-        selection=SelectionRules(3, TIERS),
-        allocation_pct=Decimal(25),
-        stop_loss_pct=Decimal("0.9"),
-    )
+    rules = default_rules()
     market = MarketDownTwice([row("WULF", "10.60", 200_000)])
     trader = DayTrader(ledger, broker, market, RuleScorer(), rules)
     session = ExchangeCalendar.nyse().session(DAY)
@@ -456,12 +456,7 @@ def test_a_scan_that_ends_after_the_moo_cutoff_sends_nothing(
     ledger: SqliteLedger, clock: ManualClock
 ) -> None:
     broker = FakeBroker()
-    rules = TradingRules(
-        plan=Settings().day_plan(),
-        selection=SelectionRules(3, TIERS),
-        allocation_pct=Decimal(25),
-        stop_loss_pct=Decimal("0.9"),
-    )
+    rules = default_rules()
     slow = SlowScorer(clock, timedelta(minutes=3))
     trader = DayTrader(ledger, broker, FakeMarket([row("WULF", "10.60", 200_000)]), slow, rules)
     session = ExchangeCalendar.nyse().session(DAY)
@@ -502,12 +497,7 @@ def test_the_scorer_is_not_asked_again_when_the_plan_must_wait(
     ledger: SqliteLedger, clock: ManualClock
 ) -> None:
     broker = NoEquityYet()
-    rules = TradingRules(
-        plan=Settings().day_plan(),
-        selection=SelectionRules(3, TIERS),
-        allocation_pct=Decimal(25),
-        stop_loss_pct=Decimal("0.9"),
-    )
+    rules = default_rules()
     scorer = CountingScorer()
     trader = DayTrader(ledger, broker, FakeMarket([row("WULF", "10.60", 200_000)]), scorer, rules)
     session = ExchangeCalendar.nyse().session(DAY)
