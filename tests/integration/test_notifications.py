@@ -486,3 +486,17 @@ def test_an_event_whose_record_is_gone_is_sent_as_written(day: Day) -> None:
     trader.append_event("APPROVAL_REQUESTED", "buy WULF?", data={"approval_id": 999})
     loop.tick()
     assert [(p["title"], p["message"]) for p in day.posts()] == [("APPROVAL NEEDED", "buy WULF?")]
+
+
+def test_an_event_that_cannot_be_described_is_passed_with_a_plain_notice(day: Day) -> None:
+    trader = day.as_("day-trader")
+    loop = day.notifier()
+    trader.append_event("APPROVAL_REQUESTED", "buy WULF?", data={"approval_id": "not a number"})
+    trader.append_event("HALTED", "stopped acting: the ledger is corrupt")
+    loop.tick()  # neither raises nor stops at the odd event
+    titles = [p["title"] for p in day.posts()]
+    assert titles[0].endswith("(APPROVAL_REQUESTED) could not be described")
+    assert len(titles) == 2 and "HALTED" not in titles[0]
+    restarted = day.notifier()
+    restarted.tick()
+    assert len(day.posts()) == 2  # the cursor moved past it: no crash loop, no resend

@@ -46,6 +46,7 @@ from openbell.services.notify import (
     NoticeKind,
     NotifyConfig,
     Sender,
+    Severity,
     facts_for,
     needs_facts,
     notice_for,
@@ -205,7 +206,7 @@ class NotifierLoop:
         try:
             events = self._ledger.events(after_id=self.cursor, limit=_BATCH)
             for event in events:
-                self._handle(event)
+                self._handle_safely(event)
                 self.cursor = event.event_id
             self._status = "running"
         except RetryLater as exc:  # a busy ledger: the same event is handled next tick
@@ -218,6 +219,20 @@ class NotifierLoop:
     def _end_of_log(self) -> int:
         last = self._ledger.last_events(1)
         return last[-1].event_id if last else 0
+
+    def _handle_safely(self, event: LedgerEvent) -> None:
+        """One event that cannot be described (odd data, a bug) is logged and passed, with
+        a plain notice: it must not stop the notices after it, nor fail every restart."""
+        try:
+            self._handle(event)
+        except RetryLater:
+            raise  # a busy ledger: the same event next tick
+        except Exception:
+            log.exception("event %s (%s) could not be notified", event.event_id, event.kind)
+            self.stats.failed += 1
+            title = f"openbell: event {event.event_id} ({event.kind}) could not be described"
+            notice = Notice(NoticeKind.ERROR, title, event.message, event.symbol, Severity.FAILURE)
+            self._deliver(notice)
 
     def _handle(self, event: LedgerEvent) -> None:
         if event.kind not in NOTIFIED_EVENT_KINDS:
