@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from openbell.adapters.redact import MASK
 from openbell.config import LoggingSettings, load_settings
-from openbell.runtime.logs import MASK, configure_logging, secret_values
+from openbell.runtime.logs import configure_logging, secret_values
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 from openbell.backtest.metrics import Summary, Trade
 from openbell.bars.frame import DayBars
 from openbell.domain.sessions import NEW_YORK
-from openbell.reports.charts import equity_curve, trade_chart
+from openbell.reports.charts import equity_curve, html_table, trade_chart
 
 TRADE_COLUMNS = (
     "day",
@@ -77,15 +77,6 @@ def summary_json(summary: Summary) -> dict[str, object]:
     return {key: plain(value) for key, value in asdict(summary).items()}
 
 
-def _table(rows: Sequence[Mapping[str, str]], columns: Sequence[str]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(row.get(c, ''))}</td>" for c in columns) + "</tr>"
-        for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
 def _img(path: Path) -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
@@ -118,9 +109,9 @@ def write_report(
             f"<h1>{html.escape(title)}</h1>",
             "".join(f"<p><em>{html.escape(n)}</em></p>" for n in notes),
             "<h2>Summary</h2>",
-            _table(summary_rows(summary), ("metric", "value")),
+            html_table(summary_rows(summary), ("metric", "value")),
             "<h2>Trades</h2>",
-            _table([trade_row(t) for t in trades], TRADE_COLUMNS),
+            html_table([trade_row(t) for t in trades], TRADE_COLUMNS),
             "<h2>Charts</h2>",
             "".join(_img(p) for p in images),
             "</body></html>",

@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from openbell.adapters.notify import url_secrets
+from openbell.adapters.redact import RedactSecrets
 from openbell.config import LoggingSettings, Settings
 
-MASK = "********"
 _MAX_BYTES = 20 * 1024 * 1024
 _BACKUPS = 5
 
@@ -28,27 +28,6 @@ def secret_values(settings: Settings) -> list[str]:
     values = {c.get_secret_value() for c in candidates if c is not None}
     values |= set(url_secrets(u.get_secret_value() for u in settings.notifications.urls))
     return sorted((v for v in values if v), key=len, reverse=True)
-
-
-class RedactSecrets(logging.Filter):
-    """Replace every secret in a record's rendered message and exception text."""
-
-    def __init__(self, secrets: Iterable[str]) -> None:
-        super().__init__()
-        self._secrets = [s for s in secrets if s]
-
-    def redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, MASK)
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self.redact(record.getMessage())
-        record.args = None
-        if record.exc_info:
-            record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
-            record.exc_info = None
-        return True
 
 
 class JsonLines(logging.Formatter):

@@ -27,6 +27,7 @@ from openbell.adapters.clock import (
     SystemClock,
     utc_now,
 )
+from openbell.adapters.redact import RedactSecrets
 from openbell.config import LoadedSettings, Settings
 from openbell.domain.sessions import NEW_YORK, Session
 from openbell.ports import Calendar, Clock
@@ -34,7 +35,7 @@ from openbell.runtime import compose
 from openbell.runtime.bots import SUPERVISOR_PID_ENV, StopFlag
 from openbell.runtime.children import Child, ChildSpec, DailyJsonLogs, parse_line, prefix
 from openbell.runtime.guard import Mode, check_mode
-from openbell.runtime.logs import RedactSecrets, secret_values
+from openbell.runtime.logs import secret_values
 from openbell.runtime.scanning import check_scan_source
 from openbell.runtime.supervisor import (
     DAY_TRADER,

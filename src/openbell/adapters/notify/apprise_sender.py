@@ -20,11 +20,11 @@ from types import TracebackType
 import apprise
 
 from openbell.adapters.notify.urls import url_secrets
+from openbell.adapters.redact import RedactSecrets
 from openbell.domain.errors import InvalidValue
 
 log = logging.getLogger(__name__)
 
-MASK = "********"
 _VENDOR_LOGGERS = (
     "apprise",
     "urllib3.connectionpool",
@@ -33,25 +33,6 @@ _VENDOR_LOGGERS = (
     "requests_oauthlib.oauth2_session",
 )
 _TYPES = {t.value: t for t in apprise.NotifyType}
-
-
-class _MaskSecrets(logging.Filter):
-    def __init__(self, secrets: Sequence[str]) -> None:
-        super().__init__()
-        self._secrets = secrets
-
-    def _mask(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, MASK)
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self._mask(record.getMessage())
-        record.args = None
-        if record.exc_info:
-            record.exc_text = self._mask(logging.Formatter().formatException(record.exc_info))
-            record.exc_info = None
-        return True
 
 
 class AppriseSender:
@@ -68,7 +49,7 @@ class AppriseSender:
         if not (math.isfinite(timeout_s) and timeout_s > 0):
             raise InvalidValue("notifications.timeout_s", "a positive number of s", timeout_s)
         self._timeout_s = timeout_s
-        self._filter = _MaskSecrets(url_secrets(urls))
+        self._filter = RedactSecrets(url_secrets(urls))
         for name in _VENDOR_LOGGERS:
             logging.getLogger(name).addFilter(self._filter)
         try:
