@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from openbell.domain.enums import OrderRole, Side
 from openbell.domain.positions import Position
@@ -33,6 +33,7 @@ from openbell.domain.records import FillRecord
 from openbell.domain.sessions import NEW_YORK
 from openbell.domain.values import OrderRef
 from openbell.ports import Ledger
+from openbell.reports.common import cents, price
 
 FILL_COLUMNS = (
     "time",
@@ -71,8 +72,6 @@ SYMBOL_COLUMNS = (
     "states",
 )
 
-_CENT = Decimal("0.01")
-_PRICE = Decimal("0.0001")
 _ZERO = Decimal(0)
 
 
@@ -263,14 +262,6 @@ def round_trips(position: Position, lines: Sequence[FillLine]) -> list[RoundTrip
 # --- rows ------------------------------------------------------------------------------------
 
 
-def _cents(value: Decimal | None) -> str:
-    return "-" if value is None else str(value.quantize(_CENT, rounding=ROUND_HALF_UP))
-
-
-def _price(value: Decimal) -> str:
-    return str(value.quantize(_PRICE, rounding=ROUND_HALF_UP))
-
-
 def clock_time(at: datetime | None, trading_day: date) -> str:
     """``HH:MM:SS`` in New York; prefixed with the date when it is not ``trading_day``."""
     if at is None:
@@ -291,7 +282,7 @@ def fill_rows(report: FillsReport) -> list[dict[str, str]]:
             "price": str(line.fill.price),
             "commission": "pending"
             if line.fill.commission is None
-            else _cents(line.fill.commission.amount),
+            else cents(line.fill.commission.amount),
             "role": line.role.value,
             "order_ref": str(line.fill.order_ref),
             "execution_id": line.fill.execution_id,
@@ -311,13 +302,13 @@ def round_trip_rows(report: FillsReport) -> list[dict[str, str]]:
             "shares": str(t.shares),
             "entry": t.entry,
             "entry_time": clock_time(t.entry_at, report.trading_day),
-            "entry_price": _price(t.entry_price),
+            "entry_price": price(t.entry_price),
             "exit_time": clock_time(t.exit_at, report.trading_day),
-            "exit_price": _price(t.exit_price),
+            "exit_price": price(t.exit_price),
             "exit_role": t.exit_role.value,
-            "gross": _cents(t.gross),
-            "commissions": _cents(t.commissions),
-            "net": _cents(t.net),
+            "gross": cents(t.gross),
+            "commissions": cents(t.commissions),
+            "net": cents(t.net),
         }
         for t in ordered
     ]
@@ -342,8 +333,8 @@ def _symbol_row(report: FillsReport, symbol: str) -> dict[str, str]:
         "fills": str(len(fills)),
         "bought": str(bought),
         "sold": str(sold),
-        "commissions": _cents(commissions),
-        "cash_pnl": _cents(pnl_from_fills(fills)) if bought == sold else "-",
-        "realized_pnl": _cents(sum((p.realized_pnl.amount for p in positions), _ZERO)),
+        "commissions": cents(commissions),
+        "cash_pnl": cents(pnl_from_fills(fills)) if bought == sold else "-",
+        "realized_pnl": cents(sum((p.realized_pnl.amount for p in positions), _ZERO)),
         "states": ", ".join(str(p.state) for p in positions),
     }

@@ -35,8 +35,8 @@ from openbell.domain.errors import NotATradingDay
 from openbell.domain.records import Heartbeat, LedgerEvent, OrderRecord
 from openbell.domain.sessions import NEW_YORK, Session
 from openbell.ports import Calendar, Ledger
+from openbell.reports.common import iter_events, ny_date
 
-_PAGE = 1000
 SUPERVISOR, DAY_TRADER, EXIT_MANAGER, GATEWAY = (
     "supervisor",
     "day-trader",
@@ -168,17 +168,12 @@ def subject(event: LedgerEvent) -> str:
 
 def all_events(ledger: Ledger) -> list[LedgerEvent]:
     """The whole event log, oldest first, read page by page."""
-    found: list[LedgerEvent] = []
-    after = 0
-    while page := ledger.events(after_id=after, limit=_PAGE):
-        found.extend(page)
-        after = page[-1].event_id
-    return found
+    return list(iter_events(ledger))
 
 
 def events_of_day(ledger: Ledger, day: date) -> list[LedgerEvent]:
     """The events written on ``day`` (New York date), oldest first."""
-    return [e for e in all_events(ledger) if _ny_date(e.at) == day]
+    return [e for e in all_events(ledger) if ny_date(e.at) == day]
 
 
 def restarts_by_process(ledger: Ledger) -> Counter[str]:
@@ -209,10 +204,6 @@ def _short(text: str, width: int = 80) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def _ny_date(at: datetime) -> date:
-    return at.astimezone(NEW_YORK).date()
-
-
 def _process_names(
     events: Sequence[LedgerEvent], beats: Mapping[str, Heartbeat], day: date
 ) -> list[str]:
@@ -223,7 +214,7 @@ def _process_names(
     if GATEWAY in seen or GATEWAY in beats:
         names.append(GATEWAY)
     return names + sorted(
-        n for n, b in beats.items() if _ny_date(b.beat_at) == day and n not in names
+        n for n, b in beats.items() if ny_date(b.beat_at) == day and n not in names
     )
 
 
@@ -248,7 +239,7 @@ def _process_health(
     kinds = Counter(e.kind for e in errors)
     if rejected:
         kinds["REJECTED_ORDER"] = len(rejected)
-    beat_today = beat if beat is not None and _ny_date(beat.beat_at) == day else None
+    beat_today = beat if beat is not None and ny_date(beat.beat_at) == day else None
     return ProcessHealth(
         process=name,
         heartbeat=beat,

@@ -52,11 +52,10 @@ from openbell.domain.records import (
 from openbell.domain.sessions import NEW_YORK
 from openbell.domain.values import OrderRef, Price, Symbol
 from openbell.ports import Ledger
-from openbell.reports.pnl import cents
+from openbell.reports.common import cents, iter_events, ny_date
 
 COLUMNS = ("at", "new_york", "kind", "position", "detail")
 
-_PAGE = 10_000
 _COVERED_APPROVALS = ("APPROVAL_REQUESTED", "APPROVAL_APPROVED", "APPROVAL_REJECTED")
 
 
@@ -106,12 +105,7 @@ def symbol_history(
 
 def _events_of(ledger: Ledger, symbol: Symbol) -> list[LedgerEvent]:
     """Events naming ``symbol``, and SCAN events whose funnel kept or dropped it."""
-    found: list[LedgerEvent] = []
-    after = 0
-    while page := ledger.events(after_id=after, limit=_PAGE):
-        found.extend(e for e in page if e.symbol == symbol or _scan_names(e, symbol))
-        after = page[-1].event_id
-    return found
+    return [e for e in iter_events(ledger) if e.symbol == symbol or _scan_names(e, symbol)]
 
 
 def _scan_names(event: LedgerEvent, symbol: Symbol) -> bool:
@@ -148,14 +142,10 @@ def _days_named(
     events: Iterable[LedgerEvent], positions: Iterable[Position], approvals: Iterable[Approval]
 ) -> set[date]:
     return (
-        {_ny_date(e.at) for e in events}
+        {ny_date(e.at) for e in events}
         | {p.trading_day for p in positions}
         | {a.trading_day for a in approvals}
     )
-
-
-def _ny_date(at: datetime) -> date:
-    return at.astimezone(NEW_YORK).date()
 
 
 class _EventIndex:
@@ -193,7 +183,7 @@ def _entry(
     position_id: int | None = None,
 ) -> _Entry:
     row = HistoryRow(at, kind, detail, position_id)
-    return _Entry((at, *seq), day or _ny_date(at), row)
+    return _Entry((at, *seq), day or ny_date(at), row)
 
 
 def _event_entry(event: LedgerEvent) -> _Entry:

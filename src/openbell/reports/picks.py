@@ -30,6 +30,7 @@ from openbell.bars.source import BarSource
 from openbell.domain.enums import ExitReason, PositionRole, PositionState
 from openbell.domain.positions import Position
 from openbell.ports import Calendar, Ledger
+from openbell.reports.common import pct_change
 
 PICK_COLUMNS = (
     "day",
@@ -84,14 +85,14 @@ class Pick:
 
     @property
     def open_to_high_pct(self) -> Decimal | None:
-        return None if self.move is None else _pct(self.move.open, self.move.high)
+        return None if self.move is None else pct_change(self.move.open, self.move.high)
 
     @property
     def entry_to_high_pct(self) -> Decimal | None:
         entry, move = self.entry, self.move
         if entry is None or move is None or move.high_after_entry is None:
             return None
-        return _pct(entry, move.high_after_entry)
+        return pct_change(entry, move.high_after_entry)
 
     @property
     def target_from_open(self) -> bool | None:
@@ -104,10 +105,6 @@ class Pick:
         if entry is None or move is None or move.high_after_entry is None or target is None:
             return None
         return _reached(entry, target, move.high_after_entry)
-
-
-def _pct(start: Decimal, end: Decimal) -> Decimal:
-    return (end / start - 1) * _HUNDRED
 
 
 def _reached(start: Decimal, target_pct: Decimal, high: Decimal) -> bool:

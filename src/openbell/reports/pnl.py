@@ -32,6 +32,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from openbell.domain.positions import Position
 from openbell.ports import Ledger
+from openbell.reports.common import cents, price
 
 TRADE_COLUMNS = (
     "day",
@@ -63,8 +64,6 @@ SUMMARY_COLUMNS = (
 DAILY_COLUMNS = ("day", "trades", "winners", "losers", "pnl", "commissions", "cumulative_pnl")
 MONTHLY_COLUMNS = ("month", "days", "trades", "winners", "losers", "pnl", "commissions")
 
-_CENT = Decimal("0.01")
-_PRICE = Decimal("0.0001")
 _TENTH = Decimal("0.1")
 _ZERO = Decimal(0)
 
@@ -229,15 +228,6 @@ def _month(day: date) -> str:
 # --- rows ------------------------------------------------------------------------------------
 
 
-def cents(value: Decimal | None) -> str:
-    """Money to the cent, half up; ``-`` for none."""
-    return "-" if value is None else str(value.quantize(_CENT, rounding=ROUND_HALF_UP))
-
-
-def _price(value: Decimal | None) -> str:
-    return "-" if value is None else str(value.quantize(_PRICE, rounding=ROUND_HALF_UP))
-
-
 def trade_rows(report: PnlReport) -> list[dict[str, str]]:
     """One row per completed trade, in closing order, keyed by :data:`TRADE_COLUMNS`."""
     return [_trade_row(t) for t in report.trades]
@@ -251,8 +241,8 @@ def _trade_row(trade: Trade) -> dict[str, str]:
         "symbol": p.symbol.value,
         "role": p.role.value,
         "shares": str(p.exit_quantity),
-        "entry_price": _price(None if p.entry_price is None else p.entry_price.value),
-        "exit_price": _price(None if p.exit_price is None else p.exit_price.value),
+        "entry_price": price(None if p.entry_price is None else p.entry_price.value),
+        "exit_price": price(None if p.exit_price is None else p.exit_price.value),
         "pnl": cents(trade.pnl),
         "commissions": cents(p.commissions),
         "exit_reason": "-" if p.exit_reason is None else p.exit_reason.value,

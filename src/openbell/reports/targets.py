@@ -42,6 +42,7 @@ from openbell.domain.records import FillRecord, OrderRecord
 from openbell.domain.sessions import NEW_YORK, Session
 from openbell.domain.values import OrderRef, decimal_from_float
 from openbell.ports import Calendar, Ledger
+from openbell.reports.common import pct_change
 
 _HUNDRED = Decimal(100)
 
@@ -102,7 +103,7 @@ class TargetRow:
     @property
     def target_pct(self) -> Decimal:
         planned = self.position.target_pct
-        return planned if planned is not None else _pct(self.entry, self.target_price)
+        return planned if planned is not None else pct_change(self.entry, self.target_price)
 
     @property
     def hit(self) -> bool:
@@ -364,10 +365,6 @@ def outcome_text(row: TargetRow) -> str:
     if row.outcome is not TargetOutcome.FILLED and row.filled_shares:
         partial = f" ({row.filled_shares} of {row.position.entry_quantity} shares filled first)"
     return f"{row.outcome}{at}{paid}{partial}"
-
-
-def _pct(start: Decimal, end: Decimal) -> Decimal:
-    return (end / start - 1) * _HUNDRED
 
 
 def _whole(value: Decimal) -> Decimal:
