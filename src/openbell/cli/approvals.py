@@ -18,10 +18,10 @@ from openbell.cli.common import (
     render,
     reported,
 )
-from openbell.domain.errors import Conflict
 from openbell.ports import Ledger
 from openbell.reports.approvals import COLUMNS, approval_rows
 from openbell.runtime import compose
+from openbell.services import operator
 from openbell.services.rescans import approval_step, describe
 
 approvals_app = typer.Typer(no_args_is_help=True, help="Approve or reject rescan entries.")
@@ -79,13 +79,9 @@ def _decide(approval_id: int, approved: bool, wait_s: float, config: ConfigOptio
         ledger = compose.open_ledger(settings, compose.build_clock(), process="cli")
         out = console()
         try:
-            current = ledger.approval(approval_id)
-            if current.status != "PENDING":
-                raise Conflict(
-                    f"request {approval_id} ({current.symbol}): expected one waiting for a "
-                    f"decision, found {current.status} by {current.decided_by}"
-                )
-            decided = ledger.decide_approval(approval_id, approved, f"cli:{getpass.getuser()}")
+            decided = operator.decide_approval(
+                ledger, approval_id, approved, f"cli:{getpass.getuser()}"
+            )
             verdict = "approved" if approved else "rejected"
             out.print(f"{verdict} request {approval_id}: {describe(decided)}", highlight=False)
             if approved:

@@ -20,6 +20,7 @@ from rich.console import Console
 from openbell.domain.errors import OpenbellError, RefusedInput, RetryLater, StopAndAlert
 from openbell.domain.sessions import NEW_YORK
 from openbell.ports import Calendar, Clock
+from openbell.reports.sections import Section
 from openbell.reports.tables import markdown_table, rows_table
 
 EXIT_REFUSED, EXIT_ALERT, EXIT_RETRY = 2, 3, 75
@@ -84,10 +85,6 @@ def render(
     else:
         table = rows_table(rows, columns, title)
         out.print(table)
-
-
-Section = tuple[str, Sequence[dict[str, str]], Sequence[str]]
-"""One table of a report: its title, its rows and its columns."""
 
 
 def render_sections(out: Console, sections: Sequence[Section], fmt: Format) -> None:

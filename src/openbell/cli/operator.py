@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -26,14 +25,16 @@ from openbell.cli.common import ConfigOption, Format, YesOption, confirm, consol
 from openbell.config import Settings
 from openbell.domain.errors import OpenbellError, RefusedInput, RetryLater, StopAndAlert
 from openbell.domain.positions import Position
-from openbell.domain.records import OperatorRequest
+from openbell.domain.records import Heartbeat, OperatorRequest
 from openbell.domain.sessions import NEW_YORK
 from openbell.ports import Clock, Ledger
 from openbell.reports.positions import position_row
 from openbell.runtime import compose
 from openbell.runtime.bots import session_at
+from openbell.runtime.children import pid_alive
 from openbell.runtime.guard import check_connected_accounts
 from openbell.runtime.supervisor import EXIT_MANAGER
+from openbell.services import operator
 from openbell.services.exit_desk import LIQUIDATE_MANAGED, LIQUIDATE_TODAY
 from openbell.services.exits import ExitManager
 from openbell.services.liquidation import (
@@ -41,7 +42,7 @@ from openbell.services.liquidation import (
     Presence,
     Serving,
     await_request,
-    exit_manager_presence,
+    exit_manager_state,
     serve_request,
     to_flatten,
 )
@@ -123,14 +124,15 @@ def kill(
         held = _show(desk, LIQUIDATE_MANAGED)
         sell = f" and sell every share of {len(held)} managed positions" if held else ""
         confirm(f"Turn on the kill switch{sell}?", yes)
-        desk.ledger.set_control("kill_switch", True, reason)
+        beat, presence = _exit_manager(desk)
+        outcome = operator.kill(desk.ledger, desk.trading_day(), reason, presence, beat)
         desk.out.print(
             f"kill switch on ({reason}): the day-trader sends no entry and cancels its "
             "working ones; the supervisor stops each bot once it is idle",
             highlight=False,
         )
-        if held:
-            _liquidate(desk, LIQUIDATE_MANAGED, reason, wait_s)
+        if outcome.request is not None:
+            _follow(desk, outcome.request, presence, beat, wait_s)
 
 
 def resume(
@@ -187,18 +189,36 @@ def _show(desk: _Desk, kind: str) -> list[Position]:
     return held
 
 
+def _exit_manager(desk: _Desk) -> tuple[Heartbeat | None, Presence]:
+    """The exit-manager's last heartbeat, and whether it will serve a request."""
+    silent_after = timedelta(seconds=desk.settings.runtime.silent_after_s)
+    return exit_manager_state(desk.ledger, desk.clock.now(), silent_after, pid_alive, EXIT_MANAGER)
+
+
 def _liquidate(desk: _Desk, kind: str, reason: str, wait_s: float) -> None:
     """Write the request, then wait for the exit-manager or serve it here; print the end."""
-    beat = next((b for b in desk.ledger.heartbeats() if b.process == EXIT_MANAGER), None)
-    silent_after = timedelta(seconds=desk.settings.runtime.silent_after_s)
-    presence = exit_manager_presence(beat, desk.clock.now(), silent_after, _pid_alive)
+    beat, presence = _exit_manager(desk)
     if presence is Presence.HALTED and beat is not None:
         raise StopAndAlert(
             f"the exit-manager (pid {beat.pid}) is halted: {beat.detail}. It holds the exit "
             "client id and serves no request; find out why, stop it, then run this again"
         )
     request = desk.ledger.request_work(kind, reason)
-    desk.out.print(f"request {request.request_id} written: {kind} ({reason})", highlight=False)
+    _follow(desk, request, presence, beat, wait_s)
+
+
+def _follow(
+    desk: _Desk,
+    request: OperatorRequest,
+    presence: Presence,
+    beat: Heartbeat | None,
+    wait_s: float,
+) -> None:
+    """Wait for the running exit-manager to serve ``request``, or serve it here."""
+    desk.out.print(
+        f"request {request.request_id} written: {request.kind} ({request.reason})",
+        highlight=False,
+    )
     wall = SystemClock()
     deadline = wall.now() + timedelta(seconds=wait_s)
     if presence is Presence.SERVING and beat is not None:
@@ -260,16 +280,3 @@ def _report(out: Console, finished: OperatorRequest, wait_s: float) -> None:
     if finished.status != "DONE":
         raise StopAndAlert(f"request {rid} {finished.status}{by}: {finished.outcome}")
     out.print(f"request {rid} DONE{by}: {finished.outcome}", highlight=False)
-
-
-def _pid_alive(pid: int) -> bool:
-    """True if a process with ``pid`` exists on this machine (the ledger is a local file)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, under another user
-        return True
-    return True

@@ -16,7 +16,6 @@ from openbell.cli.common import (
     ConfigOption,
     Format,
     FormatOption,
-    Section,
     console,
     parse_day,
     render,
@@ -26,11 +25,10 @@ from openbell.cli.common import (
 )
 from openbell.config import Settings
 from openbell.domain.errors import InvalidValue, RefusedInput
-from openbell.domain.positions import Position
 from openbell.domain.values import Symbol
 from openbell.ports import Calendar, Clock
-from openbell.reports import fills, health, history, pnl, targets
-from openbell.reports.picks import ACCURACY_COLUMNS, PICK_COLUMNS, accuracy_rows, pick_row, picks_of
+from openbell.reports import health, history, pnl, sections, targets
+from openbell.reports.sections import Section
 from openbell.runtime import compose
 from openbell.runtime.scanning import bars_data
 
@@ -102,24 +100,17 @@ def report_pnl(
         days = _range(calendar, clock, day, start, end)
         ledger = _ledger(settings, clock, ledger_file)
         try:
-            report = pnl.pnl_report(ledger, days)
+            tables = sections.pnl_tables(ledger, days)
         finally:
             ledger.close()
-        sections: list[Section] = [
-            ("trades", pnl.trade_rows(report), pnl.TRADE_COLUMNS),
-            ("summary", pnl.summary_rows(report), pnl.SUMMARY_COLUMNS),
-        ]
-        if len(days) > 1:
-            sections.append(("daily", pnl.daily_rows(report), pnl.DAILY_COLUMNS))
-            sections.append(("monthly", pnl.monthly_rows(report), pnl.MONTHLY_COLUMNS))
-        render_sections(console(), sections, fmt)
+        render_sections(console(), tables.sections, fmt)
         if charts is not None:
-            page = _pnl_charts(charts, days, report, sections)
+            page = _pnl_charts(charts, days, tables.report, tables.sections)
             console(stderr=True).print(f"charts: {page}", highlight=False)
 
 
 def _pnl_charts(
-    folder: Path, days: Sequence[date], report: pnl.PnlReport, sections: Sequence[Section]
+    folder: Path, days: Sequence[date], report: pnl.PnlReport, tables: Sequence[Section]
 ) -> Path:
     from openbell.reports import charts  # noqa: PLC0415 - matplotlib only when asked
 
@@ -131,7 +122,7 @@ def _pnl_charts(
         if report.trades
         else []
     )
-    parts = [charts.Section(title, rows, columns) for title, rows, columns in sections]
+    parts = [charts.Section(title, rows, columns) for title, rows, columns in tables]
     parts.insert(0, charts.Section("Realized P&L", images=curve))
     return charts.html_page(folder / f"pnl-{span}.html", f"P&L {span}", parts)
 
@@ -151,15 +142,10 @@ def report_fills(
         [chosen] = _range(calendar, clock, day, None, None)
         ledger = _ledger(settings, clock, ledger_file)
         try:
-            report = fills.fills_report(ledger, chosen)
+            tables = sections.fills_tables(ledger, chosen)
         finally:
             ledger.close()
-        sections: list[Section] = [
-            ("fills", fills.fill_rows(report), fills.FILL_COLUMNS),
-            ("round trips", fills.round_trip_rows(report), fills.ROUND_TRIP_COLUMNS),
-            ("by symbol", fills.symbol_rows(report), fills.SYMBOL_COLUMNS),
-        ]
-        render_sections(console(), sections, fmt)
+        render_sections(console(), tables, fmt)
 
 
 @report_app.command("history")
@@ -221,49 +207,36 @@ def report_targets(
         bars, _ = open_source(data or bars_data(settings), settings, calendar)
         ledger = _ledger(settings, clock, ledger_file)
         try:
-            rows = targets.targets_report(ledger, bars, calendar, chosen)
-            positions = [p for p in ledger.positions_of_day(chosen) if p.entry_quantity]
+            found = sections.target_tables(ledger, bars, calendar, chosen)
         finally:
             ledger.close()
-        summary = targets.target_summary(rows)
-        table = [targets.target_row(r) for r in rows]
-        sections: list[Section] = [
-            ("targets", table, targets.COLUMNS),
-            ("summary", summary.rows(), targets.SUMMARY_COLUMNS),
-        ]
-        render_sections(out, sections, fmt)
+        render_sections(out, found.sections, fmt)
         if fmt is Format.table:
-            out.print(summary.line(), highlight=False)
+            out.print(found.summary.line(), highlight=False)
         if charts is not None:
-            page = _target_charts(charts, chosen, rows, table, positions, bars, summary.line())
+            page = _target_charts(charts, chosen, found, bars)
             console(stderr=True).print(f"charts: {page}", highlight=False)
 
 
-def _target_charts(
-    folder: Path,
-    day: date,
-    rows: Sequence[targets.TargetRow],
-    table: Sequence[dict[str, str]],
-    positions: Sequence[Position],
-    bars: BarSource,
-    line: str,
-) -> Path:
+def _target_charts(folder: Path, day: date, found: sections.TargetTables, bars: BarSource) -> Path:
     from openbell.reports import charts  # noqa: PLC0415 - matplotlib only when asked
 
     images = folder / "charts"
     images.mkdir(parents=True, exist_ok=True)
-    distance = charts.target_distance_chart(rows, images / f"targets-{day}.png")
+    distance = charts.target_distance_chart(found.rows, images / f"targets-{day}.png")
     trades = []
-    for position in positions:
-        found = bars.day(position.symbol.value, day)
-        if found is not None:
+    for position in found.entered:
+        day_bars = bars.day(position.symbol.value, day)
+        if day_bars is not None:
             name = f"{day}-{position.symbol}-{position.position_id}.png"
-            trades.append(charts.trade_chart(position, found, images / name))
+            trades.append(charts.trade_chart(position, day_bars, images / name))
     return charts.html_page(
         folder / f"targets-{day}.html",
         f"Profit targets of {day}",
         [
-            charts.Section("Targets", table, targets.COLUMNS, [distance], [line]),
+            charts.Section(
+                "Targets", found.sections[0][1], targets.COLUMNS, [distance], [found.summary.line()]
+            ),
             charts.Section("Trades", images=trades),
         ],
     )
@@ -285,16 +258,12 @@ def report_health(
         [chosen] = _range(calendar, clock, day, None, None)
         ledger = _ledger(settings, clock, ledger_file)
         try:
-            report = health.health_report(ledger, chosen, calendar)
+            found = sections.health_tables(ledger, chosen, calendar)
         finally:
             ledger.close()
-        sections: list[Section] = [
-            ("processes", report.rows(), health.PROCESS_COLUMNS),
-            ("timeline", report.timeline, health.TIMELINE_COLUMNS),
-        ]
-        render_sections(out, sections, fmt)
+        render_sections(out, found.sections, fmt)
         if fmt is Format.table:
-            out.print(report.summary(), highlight=False)
+            out.print(found.report.summary(), highlight=False)
             for note in health.NOT_RECORDED:
                 out.print(f"note: {note}", highlight=False)
 
@@ -322,18 +291,18 @@ def report_picks(
         bars, _ = open_source(data or bars_data(settings), settings, calendar)
         ledger = _ledger(settings, clock, ledger_file)
         try:
-            picks = picks_of(ledger, bars, calendar, days)
+            (_, rows, columns), (_, accuracy, accuracy_columns) = sections.pick_tables(
+                ledger, bars, calendar, days
+            )
         finally:
             ledger.close()
-        rows = [pick_row(p) for p in picks]
-        accuracy = accuracy_rows(picks)
         if fmt is Format.json:
-            out.print_json(json.dumps({"picks": rows, "accuracy": accuracy}))
+            out.print_json(json.dumps({"picks": list(rows), "accuracy": list(accuracy)}))
             return
         span = f"{days[0]}" if len(days) == 1 else f"{days[0]} to {days[-1]}" if days else "-"
-        render(out, rows, PICK_COLUMNS, fmt, f"picks of {span}")
+        render(out, rows, columns, fmt, f"picks of {span}")
         if fmt is Format.table:
-            render(out, accuracy, ACCURACY_COLUMNS, fmt, "accuracy by scorer")
+            render(out, accuracy, accuracy_columns, fmt, "accuracy by scorer")
 
 
 report_app.command("movement", help="The same as 'picks': open -> high against our entry.")(

@@ -21,7 +21,6 @@ from openbell.cli.common import (
 )
 from openbell.config import Settings
 from openbell.domain.errors import RefusedInput
-from openbell.domain.records import OrderRecord
 from openbell.domain.sessions import Session
 from openbell.reports.approvals import COLUMNS as APPROVAL_COLUMNS
 from openbell.reports.approvals import approval_rows
@@ -35,12 +34,12 @@ from openbell.reports.day import (
     restarts_by_process,
 )
 from openbell.reports.positions import SUMMARY_COLUMNS, position_row
+from openbell.reports.today import WORKING_COLUMNS, working_row
 from openbell.runtime import compose
 
 ModeOption = Annotated[
     str | None, typer.Option("--mode", help="sim, paper or live (default: broker.mode)")
 ]
-WORKING_COLUMNS = ("order_ref", "symbol", "role", "side", "qty", "filled", "type", "status")
 
 
 def run(
@@ -164,7 +163,7 @@ def status(
             render(out, beats, HEALTH_COLUMNS, fmt, "processes")
             active = [position_row(p) for p in ledger.active_positions()]
             render(out, active, SUMMARY_COLUMNS, fmt, "active positions")
-            working = [_working_row(o) for o in ledger.orders(live_only=True)]
+            working = [working_row(o) for o in ledger.orders(live_only=True)]
             render(out, working, WORKING_COLUMNS, fmt, "working orders")
             waiting = ledger.approvals(pending_only=True)
             if waiting:
@@ -177,14 +176,22 @@ def status(
             ledger.close()
 
 
-def _working_row(order: OrderRecord) -> dict[str, str]:
-    return {
-        "order_ref": str(order.order_ref),
-        "symbol": str(order.symbol),
-        "role": str(order.role),
-        "side": str(order.side),
-        "qty": str(order.quantity),
-        "filled": str(order.filled_quantity),
-        "type": f"{order.order_type}/{order.time_in_force}",
-        "status": str(order.status),
-    }
+def dashboard(
+    host: Annotated[str | None, typer.Option(help="listen here (default: dashboard.host)")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=0, max=65535, help="0: any free port (default: dashboard.port)")
+    ] = None,
+    prices: Annotated[
+        bool, typer.Option(help="live prices from IB (the dashboard's read-only client id)")
+    ] = True,
+    config: ConfigOption = None,
+) -> None:
+    """Serve the web dashboard: today, approvals, reports, history and the kill switch."""
+    from openbell.web.server import run_dashboard  # noqa: PLC0415 - FastAPI only here
+
+    with reported():
+        out = console()
+        code = run_dashboard(
+            config, host, port, prices=prices, announce=lambda s: out.print(s, highlight=False)
+        )
+        raise typer.Exit(code)

@@ -221,7 +221,7 @@ def _origins(settings: Settings, layers: FlatLayers) -> dict[str, str]:
     return {key: _origin_of(key, layers) for key in _flatten(settings.model_dump())}
 
 
-_SECRET_ROOTS = ("secrets.", "broker.account", "notifications.urls")
+_SECRET_ROOTS = ("secrets.", "broker.account", "notifications.urls", "dashboard.token")
 
 
 def _problems_from(exc: ValidationError, layers: FlatLayers) -> list[tuple[str, str, str]]:

@@ -497,6 +497,52 @@ class NotificationSettings(_Section):
         return value
 
 
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+TOKEN_MIN_LENGTH = 16
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (127.0.0.0/8, ``localhost`` or ``::1``)."""
+    return host in _LOOPBACK_HOSTS or host.startswith("127.")
+
+
+class DashboardSettings(_Section):
+    """The web dashboard (``openbell dashboard``). Pages read the ledger; the actions
+    (approve, reject, kill switch) need ``token``: set it in the environment or ``.env``
+    (``OPENBELL__DASHBOARD__TOKEN=...``). Without a token the dashboard is read-only."""
+
+    host: str = Field("127.0.0.1", min_length=1, description="where it listens")
+    port: int = Field(8765, ge=0, le=65535, description="0: any free port (it prints which)")
+    token: SecretStr | None = Field(None, description="needed for every action; masked")
+    start_with_run: bool = Field(False, description="openbell run starts it with the bots")
+    refresh_s: int = Field(10, ge=2, le=600, description="how often the Today page reloads")
+
+    @field_validator("token")
+    @classmethod
+    def _strong_token(cls, value: SecretStr | None) -> SecretStr | None:
+        value = _printable_secret(value, "a token")
+        if value is not None and 0 < len(value.get_secret_value()) < TOKEN_MIN_LENGTH:
+            raise ValueError(
+                f"expected a token of at least {TOKEN_MIN_LENGTH} characters (e.g. from "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(24))'`), found a "
+                "shorter one"
+            )
+        return value if value is not None and value.get_secret_value() else None
+
+    @model_validator(mode="after")
+    def _remote_needs_token(self) -> DashboardSettings:
+        # Off loopback, anyone on the network could read the account's positions.
+        if not is_loopback(self.host) and self.token is None:
+            raise ValueError(
+                "dashboard.token|expected a token when dashboard.host is not a loopback "
+                f"address (every page then needs it), found none with host {self.host}"
+            )
+        return self
+
+    def action_token(self) -> str | None:
+        return None if self.token is None else self.token.get_secret_value()
+
+
 class Settings(BaseSettings):
     """All of openbell's settings. Build it with :func:`openbell.config.load_settings`."""
 
@@ -517,6 +563,7 @@ class Settings(BaseSettings):
     scanner: ScannerSettings = ScannerSettings()
     scoring: ScoringSettings = ScoringSettings()
     notifications: NotificationSettings = NotificationSettings()
+    dashboard: DashboardSettings = DashboardSettings()
     secrets: SecretsSettings = SecretsSettings()
 
     @classmethod

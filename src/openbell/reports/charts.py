@@ -18,9 +18,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only: no screen is needed or used
+# Figures are made with Figure(), never pyplot: no global state, so the dashboard may draw
+# in several threads at once.
 
 import matplotlib.dates as mdates
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -62,7 +63,8 @@ def _step_curve(
     ordered = sorted(points, key=lambda point: point[0])
     times = [at for at, _ in ordered]
     equity = start + np.cumsum([pnl for _, pnl in ordered])
-    fig, ax = plt.subplots(figsize=(9, 3.6))
+    fig = Figure(figsize=(9, 3.6))
+    ax = fig.subplots()
     if times:
         ax.step(mdates.date2num(times), equity, where="post", color="#1f5fa8")
         locator = mdates.AutoDateLocator(tz=NEW_YORK)
@@ -78,7 +80,6 @@ def _step_curve(
 def _save(fig: Figure, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=_DPI)
-    plt.close(fig)
     return path
 
 
@@ -167,7 +168,8 @@ def trade_chart(trade: Trade | Position | TradeMarks, bars: DayBars, path: Path)
     """
     marks = trade if isinstance(trade, TradeMarks) else TradeMarks.of(trade)
     times = mdates.date2num([bars.start(i) for i in range(len(bars))])
-    fig, ax = plt.subplots(figsize=(9, 4))
+    fig = Figure(figsize=(9, 4))
+    ax = fig.subplots()
     ax.plot(times, bars.close, color="#333333", linewidth=0.9, label="close")
     if marks.target_price is not None:
         ax.axhline(marks.target_price, color="#2e8b57", linestyle="--", label="target")
@@ -197,7 +199,8 @@ def target_distance_chart(rows: Sequence[TargetRow], path: Path) -> Path:
     reached. A target without bars gets no bar, only the label "no bars"."""
     labels = [str(r.position.symbol) for r in rows]
     ways = [0.0 if r.way_pct is None else float(r.way_pct) for r in rows]
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.6 * len(rows) + 2), 3.8))
+    fig = Figure(figsize=(max(5.0, 0.6 * len(rows) + 2), 3.8))
+    ax = fig.subplots()
     ax.bar(range(len(rows)), ways, color=[_TARGET_COLORS[_reach(r)] for r in rows])
     for x, (row, way) in enumerate(zip(rows, ways, strict=True)):
         text = "no bars" if row.way_pct is None else f"{row.way_pct:.0f}%"
@@ -217,7 +220,8 @@ def sweep_heatmap(rows: Sequence[dict[str, str]], path: Path) -> Path:
     entries = sorted({r["entry"] for r in rows})
     targets = sorted({float(r["target_pct"]) for r in rows})
     stops = sorted({float(r["stop_pct"]) for r in rows})
-    fig, axes = plt.subplots(1, len(entries), figsize=(4.5 * len(entries), 3.8), squeeze=False)
+    fig = Figure(figsize=(4.5 * len(entries), 3.8))
+    axes = fig.subplots(1, len(entries), squeeze=False)
     for ax, entry in zip(axes[0], entries, strict=True):
         grid = np.full((len(targets), len(stops)), np.nan)
         for r in rows:

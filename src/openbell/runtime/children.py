@@ -224,6 +224,19 @@ class Child:
                     _log.exception("child %s: the line handler failed", self.spec.name)
 
 
+def pid_alive(pid: int) -> bool:
+    """True if a process with ``pid`` exists on this machine (the ledger is a local file)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
+
+
 def _has_exited(pid: int) -> bool:
     """Whether the child ``pid`` has exited, without reaping it."""
     try:

@@ -54,6 +54,17 @@ def open_ledger(
     )
 
 
+def read_ledger(settings: Settings, clock: Clock, process: str) -> SqliteLedger:
+    """Open the configured ledger to read only (the dashboard's pages): SQLite refuses writes."""
+    return SqliteLedger.open_read_only(
+        settings.ledger.path,
+        clock,
+        process=process,
+        protected_symbols=settings.protection.symbols(),
+        busy_timeout_ms=settings.ledger.busy_timeout_ms,
+    )
+
+
 Role = Literal["day_trader", "exit_manager", "dashboard"]
 
 

@@ -24,7 +24,11 @@ _BACKUPS = 5
 
 def secret_values(settings: Settings) -> list[str]:
     """Every secret the settings hold, longest first so overlapping values mask fully."""
-    candidates = [settings.broker.account, *settings.secrets.model_dump().values()]
+    candidates = [
+        settings.broker.account,
+        settings.dashboard.token,
+        *settings.secrets.model_dump().values(),
+    ]
     values = {c.get_secret_value() for c in candidates if c is not None}
     values |= set(url_secrets(u.get_secret_value() for u in settings.notifications.urls))
     return sorted((v for v in values if v), key=len, reverse=True)

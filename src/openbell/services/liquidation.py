@@ -65,6 +65,18 @@ def exit_manager_presence(
     return Presence.HALTED if beat.status == HALTED else Presence.SERVING
 
 
+def exit_manager_state(
+    ledger: Ledger,
+    now: datetime,
+    silent_after: timedelta,
+    is_alive: Callable[[int], bool],
+    name: str = "exit-manager",
+) -> tuple[Heartbeat | None, Presence]:
+    """The exit-manager's last heartbeat (process ``name``) and its :class:`Presence`."""
+    beat = next((b for b in ledger.heartbeats() if b.process == name), None)
+    return beat, exit_manager_presence(beat, now, silent_after, is_alive)
+
+
 def to_flatten(ledger: Ledger, kind: str, trading_day: date) -> list[Position]:
     """The active positions a ``kind`` request covers that hold shares now (the others are
     entries not filled yet: they belong to the day-trader)."""

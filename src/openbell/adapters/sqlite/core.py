@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Self, TypeVar
 
 from openbell.adapters.sqlite import rows
-from openbell.adapters.sqlite.schema import connect
+from openbell.adapters.sqlite.schema import connect, connect_read_only
 from openbell.domain.errors import (
     Conflict,
     InvariantBroken,
@@ -91,6 +91,20 @@ class LedgerCore:
             protected_symbols=protected_symbols,
             code_version=code_version,
         )
+
+    @classmethod
+    def open_read_only(
+        cls,
+        path: Path,
+        clock: Clock,
+        *,
+        process: str,
+        protected_symbols: frozenset[Symbol] = frozenset(),
+        busy_timeout_ms: int = 5000,
+    ) -> Self:
+        """Open the existing ledger at ``path`` to read; every write fails (LedgerUnavailable)."""
+        conn = connect_read_only(path, busy_timeout_ms)
+        return cls(conn, clock, process=process, protected_symbols=protected_symbols)
 
     def close(self) -> None:
         self._conn.close()

@@ -264,6 +264,41 @@ def connect(path: Path, busy_timeout_ms: int, *, durable: bool = True) -> sqlite
     return conn
 
 
+def connect_read_only(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
+    """Open the existing ledger at ``path`` for reading only: SQLite refuses every write.
+
+    Nothing is created, migrated or switched: a missing file, another database or a schema
+    this openbell does not read is refused with what was expected and what was found.
+    """
+    if not path.is_file():
+        raise LedgerUnavailable(
+            f"ledger {path}: expected an openbell ledger file, found "
+            f"{'a directory' if path.is_dir() else 'nothing'} (the bots create it on start)"
+        )
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout_ms / 1000, isolation_level=None)
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        conn.execute("PRAGMA query_only = ON")
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.Error as exc:
+        raise LedgerUnavailable(f"ledger {path}: cannot open it to read ({exc})") from None
+    if app_id != APPLICATION_ID or version != LATEST_VERSION:
+        conn.close()
+        found = (
+            f"another SQLite database (application_id {app_id})"
+            if app_id != APPLICATION_ID
+            else f"schema version {version}"
+        )
+        raise LedgerUnavailable(
+            f"ledger {path}: expected an openbell ledger at schema version {LATEST_VERSION}, "
+            f"found {found}; an openbell of this version migrates it when a bot or command "
+            "opens it to write"
+        )
+    return conn
+
+
 def _enter_wal(conn: sqlite3.Connection, busy_timeout_ms: int) -> object:
     """Switch to WAL, retrying while another process holds the lock: SQLite does not wait
     (no busy handler) when two processes create the same new ledger at once."""

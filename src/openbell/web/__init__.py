@@ -1,0 +1,1 @@
+"""The web dashboard: ``openbell dashboard`` (see :mod:`openbell.web.app`)."""
