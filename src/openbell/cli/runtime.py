@@ -179,7 +179,8 @@ def status(
 def dashboard(
     host: Annotated[str | None, typer.Option(help="listen here (default: dashboard.host)")] = None,
     port: Annotated[
-        int | None, typer.Option(min=0, max=65535, help="0: any free port (default: dashboard.port)")
+        int | None,
+        typer.Option(min=0, max=65535, help="0: any free port (default: dashboard.port)"),
     ] = None,
     prices: Annotated[
         bool, typer.Option(help="live prices from IB (the dashboard's read-only client id)")
