@@ -6,6 +6,7 @@ import pytest
 from openbell.config import Settings, load_settings, masked_view
 from openbell.domain.errors import ConfigError
 from openbell.domain.values import Symbol
+from openbell.runtime.logs import secret_values
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -374,3 +375,35 @@ def test_an_account_id_with_a_stray_character_is_refused_without_showing_it() ->
         )
     }
     assert "DU76543" not in str(caught.value)
+
+
+def test_the_dashboard_listens_on_loopback_and_is_read_only_without_a_token() -> None:
+    dashboard = load_settings(None, dotenv_file=None, environ={}).settings.dashboard
+    assert dashboard.host == "127.0.0.1"
+    assert dashboard.token is None
+    assert dashboard.action_token() is None
+    assert not dashboard.start_with_run
+
+
+def test_the_dashboard_token_is_masked_and_must_be_long_printable_and_needed_off_loopback() -> None:
+    token = "dash-token-0123456789"
+    loaded = load_settings(None, dotenv_file=None, environ={"OPENBELL__DASHBOARD__TOKEN": token})
+    rows = {key: shown for key, shown, _ in masked_view(loaded)}
+    assert rows["dashboard.token"] == "********"
+    assert token not in repr(loaded.settings)
+    assert loaded.settings.dashboard.action_token() == token
+    assert token in secret_values(loaded.settings)  # masked in every log line
+    for bad, expected in (("short-token", "at least 16"), ("dash token 0123456789", "ASCII")):
+        with pytest.raises(ConfigError, match=expected) as caught:
+            load_settings(None, dotenv_file=None, environ={"OPENBELL__DASHBOARD__TOKEN": bad})
+        assert bad not in str(caught.value)
+    with pytest.raises(ConfigError, match=r"expected a token when dashboard\.host"):
+        load_settings(None, dotenv_file=None, environ={"OPENBELL__DASHBOARD__HOST": "0.0.0.0"})
+    remote = load_settings(
+        None,
+        dotenv_file=None,
+        environ={"OPENBELL__DASHBOARD__HOST": "0.0.0.0", "OPENBELL__DASHBOARD__TOKEN": token},
+    )
+    assert remote.settings.dashboard.host == "0.0.0.0"
+    empty = load_settings(None, dotenv_file=None, environ={"OPENBELL__DASHBOARD__TOKEN": ""})
+    assert empty.settings.dashboard.token is None

@@ -38,6 +38,7 @@ from openbell.runtime.guard import Mode, check_mode
 from openbell.runtime.logs import secret_values
 from openbell.runtime.scanning import check_scan_source
 from openbell.runtime.supervisor import (
+    DASHBOARD,
     DAY_TRADER,
     EXIT_MANAGER,
     GATEWAY,
@@ -279,6 +280,8 @@ def supervise(loaded: LoadedSettings, options: RunOptions, write: Callable[[str]
     }
     if settings.notifications.urls:  # it runs the whole run, like the gateway
         specs[NOTIFIER] = (sys.executable, "-m", "openbell", "notifier", *config)
+    if settings.dashboard.start_with_run:  # it also runs the whole run, like the gateway
+        specs[DASHBOARD] = (sys.executable, "-m", "openbell", "dashboard", *config)
     if plan.gateway_argv is not None:
         specs = {GATEWAY: (*plan.gateway_argv, *config), **specs}
     children = {

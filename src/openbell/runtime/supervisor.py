@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 DAY_TRADER, EXIT_MANAGER, GATEWAY = "day-trader", "exit-manager", "gateway"
 NOTIFIER = "notifier"
+DASHBOARD = "dashboard"
 BOTS = (DAY_TRADER, EXIT_MANAGER)
 _TICK_S = 0.2
 _SAFE_MARGIN = timedelta(minutes=2)
@@ -230,7 +231,8 @@ class Supervisor:
         self._say(f"supervisor: {name} stopped (exit code {code})")
 
     def _stop_all(self, why: str) -> None:
-        for name in (*BOTS, NOTIFIER, GATEWAY):  # the bots first: the gateway serves them
+        # The bots first: the gateway serves them.
+        for name in (*BOTS, NOTIFIER, DASHBOARD, GATEWAY):
             tracked = self._tracked.get(name)
             if tracked is not None and tracked.child.running:
                 self._stop_child(name, tracked, why)

@@ -118,7 +118,10 @@ class IbPriceBook:
                     self._reconnect(broker)
                     continue
                 self._follow(feed, subscribed)
-                broker.pump(self._step_s)
+                try:
+                    broker.pump(self._step_s)
+                except ConnectionError:  # ib_async raises it from sleep when the socket drops
+                    self._say("IB connection lost: no live prices until it is back")
         except Exception:  # the page must go on without prices, never die with them
             log.exception("live prices stopped")
             self._say("live prices stopped after an error (see the dashboard's log)")
