@@ -8,14 +8,18 @@ as a user runs it, in the run's folder.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from dashboard import dashboard, dashboard_env
 from http_server import Reply, ScriptedServer
 from sim_day import SimRun, executions_at_gateway, pnl_of, sim_run
 
@@ -30,6 +34,10 @@ moo_submit = "open - 15m"
 start = "open - 155m"
 warmup_s = 12
 holdings = ["SKYX:182@1.20", "AMZN:35@690.00"]
+
+[dashboard]
+start_with_run = true
+port = 0
 """
 
 
@@ -137,7 +145,7 @@ def test_health_shows_each_process_started_once_and_never_restarted(day: SimRun)
         assert (processes[name]["starts"], processes[name]["restarts"]) == ("1", "0")
         assert processes[name]["errors"] == "0"
     kinds = [t["kind"] for t in found["timeline"]]
-    assert kinds.count("START") == 4  # the gateway, the notifier and both bots
+    assert kinds.count("START") == 5  # the gateway, the notifier, the dashboard, both bots
 
 
 def test_the_notifier_told_of_each_fill_and_kept_its_token_out_of_the_logs(
@@ -152,3 +160,22 @@ def test_the_notifier_told_of_each_fill_and_kept_its_token_out_of_the_logs(
     for file in (f for f in (day.workdir / "var" / "logs").rglob("*") if f.is_file()):
         assert TOKEN.encode() not in file.read_bytes(), f"the webhook token leaked into {file}"
     assert TOKEN not in day.output()
+
+
+def test_the_dashboard_ran_with_the_day_and_shows_the_ledgers_pnl(
+    day: SimRun, tmp_path: Path
+) -> None:
+    out = day.output()
+    assert re.search(r"dashboard at http://127\.0\.0\.1:\d+/", out)
+    assert "live prices from IB at 127.0.0.1" in out  # its read-only client reached the gateway
+    env = dashboard_env(tmp_path, ledger=day.ledger_path)
+    with dashboard(tmp_path, env) as running:
+        page = httpx.get(running.url + "/reports", params={"report": "pnl", "day": str(DAY)})
+        today = httpx.get(running.url + "/history", params={"symbol": "AMZN"})
+    assert page.status_code == 200
+    total = re.search(r'<td data-col="total_pnl">(-?[0-9.]+)</td>', page.text)
+    assert total is not None
+    assert Decimal(total.group(1)) == pnl_of(executions_at_gateway(day))
+    assert "data:image/png;base64," in page.text  # the realized P&L curve
+    assert today.status_code == 200
+    assert "STOP_FILL" in today.text

@@ -39,11 +39,14 @@ class RunningDashboard:
         return self.output.read_text(errors="replace")
 
 
-def dashboard_env(workdir: Path, token: str | None = TOKEN) -> dict[str, str]:
-    """The environment of a dashboard over ``workdir/ledger.sqlite`` (no IB, no .env)."""
+def dashboard_env(
+    workdir: Path, token: str | None = TOKEN, ledger: Path | None = None
+) -> dict[str, str]:
+    """The environment of a dashboard over ``ledger`` (default ``workdir/ledger.sqlite``),
+    with no IB and no .env."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENBELL")}
     env |= {
-        "OPENBELL__LEDGER__PATH": str(workdir / "ledger.sqlite"),
+        "OPENBELL__LEDGER__PATH": str(ledger or workdir / "ledger.sqlite"),
         "OPENBELL__LOGGING__DIRECTORY": str(workdir / "logs"),
     }
     if token is not None:
