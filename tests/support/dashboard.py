@@ -48,6 +48,7 @@ def dashboard_env(
     env |= {
         "OPENBELL__LEDGER__PATH": str(ledger or workdir / "ledger.sqlite"),
         "OPENBELL__LOGGING__DIRECTORY": str(workdir / "logs"),
+        "COLUMNS": "250",  # rich wraps messages at the terminal's width
     }
     if token is not None:
         env["OPENBELL__DASHBOARD__TOKEN"] = token
