@@ -9,6 +9,9 @@ rate limiter is a hand-moved number.
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -500,3 +503,26 @@ def test_an_event_that_cannot_be_described_is_passed_with_a_plain_notice(day: Da
     restarted = day.notifier()
     restarted.tick()
     assert len(day.posts()) == 2  # the cursor moved past it: no crash loop, no resend
+
+
+def test_openbell_run_refuses_an_unusable_url_before_starting_anything(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENBELL")}
+    env |= {
+        "OPENBELL__NOTIFICATIONS__URLS": f'["nosuchservice://{TOKEN}@example.com/x"]',
+        "OPENBELL__LEDGER__PATH": str(tmp_path / "ledger.sqlite"),
+        "COLUMNS": "250",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "openbell", "run", "--mode", "sim", "--day", "2016-04-29"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "notifications.urls[1]" in done.stderr
+    assert "nosuchservice://" in done.stderr
+    assert TOKEN not in done.stdout + done.stderr
+    assert not (tmp_path / "ledger.sqlite").exists()  # refused before the supervisor began

@@ -105,6 +105,17 @@ def notifier_log_secrets(settings: Settings, config: NotifyConfig) -> list[str]:
     return sorted({*secret_values(settings), *url_secrets(config.urls)}, key=len, reverse=True)
 
 
+def check_notification_urls(settings: Settings) -> None:
+    """Refuse unusable apprise URLs before a run starts, not in its notifier minutes later
+    (``InvalidValue`` names the URL by position and scheme, never its text)."""
+    urls = [url.get_secret_value() for url in settings.notifications.urls]
+    if not urls:
+        return
+    from openbell.adapters.notify.apprise_sender import AppriseSender  # noqa: PLC0415 - apprise
+
+    AppriseSender(urls, settings.notifications.timeout_s).close()  # parses; sends nothing
+
+
 def cursor_path(settings: LoggingSettings) -> Path:
     return settings.directory / CURSOR_FILE
 

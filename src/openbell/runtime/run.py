@@ -36,6 +36,7 @@ from openbell.runtime.bots import SUPERVISOR_PID_ENV, StopFlag
 from openbell.runtime.children import Child, ChildSpec, DailyJsonLogs, parse_line, prefix
 from openbell.runtime.guard import Mode, check_mode
 from openbell.runtime.logs import secret_values
+from openbell.runtime.notifier import check_notification_urls
 from openbell.runtime.scanning import check_scan_source
 from openbell.runtime.supervisor import (
     DASHBOARD,
@@ -116,6 +117,7 @@ def plan_run(settings: Settings, options: RunOptions, calendar: Calendar) -> Run
         live_opt_in=broker.live_opt_in,
     )
     check_scan_source(settings, options.mode)
+    check_notification_urls(settings)
     # The children keep bytecode in a cache of their own (``bytecode_env``); they may write
     # it even where the user's shell disables bytecode, or every start compiles everything.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
