@@ -249,3 +249,21 @@ def test_a_liquidation_of_an_earlier_day_is_not_applied_to_todays_positions(
         "FAILED",
         "not served on 2016-04-28: today's positions are not its",
     )
+
+
+def test_a_liquidation_of_every_managed_position_asked_on_an_earlier_day_is_not_served(
+    tmp_path: Path,
+) -> None:
+    """A kill switch's request nobody served on its day is not acted on days later."""
+    day = Day(tmp_path, date(2016, 4, 29), [10.0])
+    yesterday = ManualClock(day.clock.now() - timedelta(days=1))
+    cli = SqliteLedger.open(tmp_path / "ledger.sqlite", yesterday, process="dashboard")
+    stale = cli.request_work(LIQUIDATE_MANAGED, "kill switch from the dashboard")
+    cli.close()
+    day.run_until(day.at("09:32"))
+    [position] = day.ledger.positions_of_day(day.session.trading_day)
+    assert position.state is PositionState.OPEN
+    assert position.held_quantity > 0  # kept: nobody asked for it today
+    done = day.ledger.operator_request(stale.request_id)
+    assert done.status == "FAILED"
+    assert done.outcome.startswith("not served on 2016-04-28: a liquidation is acted on the day")

@@ -79,7 +79,10 @@ def test_a_script_acts_with_the_bearer_token_and_is_recorded_as_such(
         right = httpx.post(
             board.url + "/approvals/2/reject", headers={"Authorization": f"Bearer {TOKEN}"}
         )
-        assert right.status_code == 200, right.text
+        assert right.status_code == 303  # then to the request's page: a reload decides nothing
+        assert right.headers["location"] == "/approvals/2"
+        shown = httpx.get(board.url + "/approvals/2")
+        assert "request 2 (BBAR) REJECTED by dashboard:token@127.0.0.1" in shown.text
         decided = ledger.approval(2)
         assert decided.status == "REJECTED"
         assert decided.decided_by == "dashboard:token@127.0.0.1"
@@ -102,6 +105,8 @@ def test_a_script_acts_with_the_bearer_token_and_is_recorded_as_such(
         ("/reports?report=pnl&day=2014-01-01&to=2016-01-01", 400, "at most a year"),
         ("/history?symbol=%3Cscript%3E", 400, "symbol: expected"),
         ("/approvals/99/approve", 405, ""),
+        ("/approvals/99999999999999999999999", 422, "approval_id: "),
+        ("/approvals/abc", 422, "approval_id: "),
         ("/nowhere", 404, ""),
     ],
 )
@@ -120,6 +125,59 @@ def test_an_unknown_request_id_is_not_found(board: RunningDashboard) -> None:
         board.url + "/approvals/99/approve", headers={"Authorization": f"Bearer {TOKEN}"}
     )
     assert response.status_code == 404
+
+
+def test_odd_cookies_and_fields_are_refused_plainly_and_never_echoed(
+    board: RunningDashboard,
+) -> None:
+    cookie = "openbell_session=1.a.\xe9".encode("latin-1")  # not ASCII, as a browser may send
+    odd = httpx.get(board.url + "/today", headers={"Cookie": cookie})
+    assert odd.status_code == 200  # an unreadable session is no session, not an error
+    assert "Log in" in odd.text
+    typed = "my-real-token-typed-in-the-wrong-box-" + "x" * 600
+    long = httpx.post(board.url + "/login", data={"token": typed})
+    assert long.status_code == 422
+    assert "token: " in long.text
+    assert typed not in long.text
+    assert long.headers["x-frame-options"] == "DENY"
+
+
+def test_the_kill_switch_asked_twice_writes_one_liquidation(tmp_path: Path) -> None:
+    seed_ledger(tmp_path / "ledger.sqlite")
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    with dashboard(tmp_path, dashboard_env(tmp_path)) as running:
+        for _ in range(2):  # a double click, or a reload that posts again
+            done = httpx.post(running.url + "/kill", data={"confirm": "KILL"}, headers=bearer)
+            assert done.status_code == 303
+            assert done.headers["location"] == "/kill"
+        page = httpx.get(running.url + "/kill").text
+    assert "The kill switch is ON since" in page
+    assert "Liquidation request 1 (LIQUIDATE_MANAGED) PENDING" in page
+    ledger = SqliteLedger.open(tmp_path / "ledger.sqlite", reader_clock(), process="test")
+    try:
+        assert [r.request_id for r in ledger.pending_requests()] == [1]
+        assert ledger.controls()["kill_switch"].enabled
+    finally:
+        ledger.close()
+
+
+def test_wrong_bearer_tokens_lock_out_their_sender_for_a_minute(tmp_path: Path) -> None:
+    seed_ledger(tmp_path / "ledger.sqlite")
+    with dashboard(tmp_path, dashboard_env(tmp_path)) as running:
+        url = running.url + "/approvals/1/reject"
+        for _ in range(5):
+            wrong = httpx.post(url, headers={"Authorization": "Bearer guess-guess-guess-1"})
+            assert wrong.status_code == 401
+        right = httpx.post(url, headers={"Authorization": f"Bearer {TOKEN}"})
+        assert right.status_code == 429  # even the right token waits: guessing is slowed
+        login = httpx.post(running.url + "/login", data={"token": TOKEN})
+        assert login.status_code == 429
+        assert "wrong bearer token" in running.log()
+    ledger = SqliteLedger.open(tmp_path / "ledger.sqlite", reader_clock(), process="test")
+    try:
+        assert ledger.approval(1).status == "PENDING"
+    finally:
+        ledger.close()
 
 
 def test_reports_render_their_tables_for_a_day(board: RunningDashboard) -> None:

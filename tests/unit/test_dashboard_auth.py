@@ -42,7 +42,7 @@ def test_the_token_and_the_bearer_header_must_match_exactly() -> None:
 def test_a_login_gives_a_session_that_checks_out_and_a_csrf_field_bound_to_it() -> None:
     clock = Tick()
     guard = Guard(TOKEN, clock)
-    cookie = guard.login(TOKEN)
+    cookie = guard.login(TOKEN, "127.0.0.1")
     assert cookie is not None
     assert TOKEN not in cookie
     nonce = guard.session(cookie)
@@ -51,7 +51,7 @@ def test_a_login_gives_a_session_that_checks_out_and_a_csrf_field_bound_to_it() 
     assert guard.csrf_matches(nonce, csrf)
     assert not guard.csrf_matches(nonce, None)
     assert not guard.csrf_matches(nonce, csrf[:-1] + ("0" if csrf[-1] != "0" else "1"))
-    other = guard.session(guard.login(TOKEN))
+    other = guard.session(guard.login(TOKEN, "127.0.0.1"))
     assert other is not None and other != nonce
     assert not guard.csrf_matches(other, csrf)  # one session's field is no good for another
 
@@ -59,7 +59,7 @@ def test_a_login_gives_a_session_that_checks_out_and_a_csrf_field_bound_to_it() 
 def test_a_tampered_expired_or_foreign_session_is_refused() -> None:
     clock = Tick()
     guard = Guard(TOKEN, clock)
-    cookie = guard.login(TOKEN)
+    cookie = guard.login(TOKEN, "127.0.0.1")
     assert cookie is not None
     issued, nonce, mac = cookie.split(".")
     assert guard.session(f"{issued}.{nonce}x.{mac}") is None
@@ -74,14 +74,25 @@ def test_a_tampered_expired_or_foreign_session_is_refused() -> None:
     assert guard.session(cookie) is None
 
 
-def test_wrong_tokens_block_logins_for_a_minute() -> None:
+def test_wrong_tokens_block_their_client_for_a_minute_and_no_other() -> None:
     clock = Tick()
     guard = Guard(TOKEN, clock)
     for _ in range(MAX_FAILURES - 1):
-        assert guard.login("wrong") is None
-    assert not guard.login_blocked()
-    assert guard.login("wrong") is None
-    assert guard.login_blocked()
+        assert guard.login("wrong", "10.0.0.9") is None
+    assert not guard.blocked("10.0.0.9")
+    guard.failed("10.0.0.9")  # a wrong Bearer token counts the same
+    assert guard.blocked("10.0.0.9")
+    assert not guard.blocked("127.0.0.1")  # the operator is not locked out by another client
     clock.now += FAILURE_WINDOW_S + 1
-    assert not guard.login_blocked()
-    assert guard.login(TOKEN) is not None
+    assert not guard.blocked("10.0.0.9")
+    assert guard.login(TOKEN, "10.0.0.9") is not None
+
+
+def test_text_that_is_not_ascii_is_refused_not_an_error() -> None:
+    guard = Guard(TOKEN)
+    assert not guard.token_matches("t\u00e9l\u00e9phone")
+    assert guard.session("1.a.\u00e9") is None
+    assert guard.session("1.a.\udcff") is None
+    nonce = guard.session(guard.login(TOKEN, "127.0.0.1"))
+    assert nonce is not None
+    assert not guard.csrf_matches(nonce, "\u00e9\udcff")

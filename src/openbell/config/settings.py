@@ -513,7 +513,9 @@ class DashboardSettings(_Section):
 
     host: str = Field("127.0.0.1", min_length=1, description="where it listens")
     port: int = Field(8765, ge=0, le=65535, description="0: any free port (it prints which)")
-    token: SecretStr | None = Field(None, description="needed for every action; masked")
+    token: SecretStr | None = Field(
+        None, max_length=256, description="needed for every action; masked"
+    )
     start_with_run: bool = Field(False, description="openbell run starts it with the bots")
     refresh_s: int = Field(10, ge=2, le=600, description="how often the Today page reloads")
 

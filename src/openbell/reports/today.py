@@ -174,7 +174,15 @@ def today_view(
         now=now,
         live=[live_row(p, prices.get(p.symbol)) for p in active],
         closed=[closed_row(p) for p in closed],
-        realized=sum((p.realized_pnl.amount for p in closed), Decimal(0)),
+        # Closed today, and what the active ones realized already (a partial exit; the
+        # entry's commission): every sold share counts once, in one place.
+        realized=sum(
+            (
+                p.realized_pnl.amount
+                for p in [*closed, *(a for a in active if a.trading_day == day)]
+            ),
+            Decimal(0),
+        ),
         unrealized=sum((o for o in opens if o is not None), Decimal(0)),
         unpriced=tuple(str(s) for s, last in prices.items() if last is None),
         working=[working_row(o) for o in ledger.orders(live_only=True)],

@@ -82,9 +82,14 @@ class ExitDesk:
     def _serve_requests(self, trading_day: date) -> str:
         pending: Sequence[OperatorRequest] = self._ledger.pending_requests()
         for request in pending:
-            if _made_before(request, trading_day) and request.kind == LIQUIDATE_TODAY:
+            if _made_before(request, trading_day):
                 made = request.requested_at.astimezone(NEW_YORK).date()
-                self._finish(request, False, f"not served on {made}: today's positions are not its")
+                why = (
+                    "today's positions are not its"
+                    if request.kind == LIQUIDATE_TODAY
+                    else "a liquidation is acted on the day it is asked, never later; ask again"
+                )
+                self._finish(request, False, f"not served on {made}: {why}")
                 continue
             scope = liquidation_scope(request.kind, trading_day)
             if self._manager.flatten(scope):

@@ -28,6 +28,9 @@ def decide_approval(ledger: Ledger, approval_id: int, approved: bool, decided_by
 
     A request already decided is refused with :class:`Conflict` naming who decided it; the
     ledger checks again inside its write, so two people deciding at once cannot both win.
+    An expired request may still be approved: the day-trader checks the time on its own
+    clock (the shared one in sim, which a command in another terminal does not read) and
+    sends nothing for it, saying so in the request's outcome.
     """
     current = ledger.approval(approval_id)
     if current.status != "PENDING":
@@ -78,5 +81,9 @@ def kill(
             "exit client id and serves no liquidation; find out why, stop it, then run "
             "`openbell liquidate --managed`"
         )
+    waiting = [r for r in ledger.pending_requests() if r.kind == LIQUIDATE_MANAGED]
+    if waiting:  # asked twice (a double click, a reload): one liquidation is enough
+        log.info("liquidation request %d is already waiting", waiting[0].request_id)
+        return KillOutcome(control, held, waiting[0])
     request = ledger.request_work(LIQUIDATE_MANAGED, reason)
     return KillOutcome(control, held, request)

@@ -18,6 +18,8 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -148,9 +150,16 @@ class Web:
                 "actions are off: no dashboard.token is set (OPENBELL__DASHBOARD__TOKEN); "
                 "use the openbell command line, or set a token and restart the dashboard",
             )
-        client = request.client.host if request.client else "?"
-        if self.guard.bearer_matches(request.headers.get("authorization")):
-            return f"dashboard:token@{client}"
+        client = client_of(request)
+        if self.guard.blocked(client):
+            raise Refused(429, "too many wrong tokens from this address: wait a minute")
+        authorization = request.headers.get("authorization")
+        if authorization is not None:
+            if self.guard.bearer_matches(authorization):
+                return f"dashboard:token@{client}"
+            self.guard.failed(client)
+            log.warning("dashboard action refused from %s: wrong bearer token", client)
+            raise Refused(401, "expected Authorization: Bearer <the dashboard token>")
         nonce = self.session_of(request)
         if nonce is None:
             raise Refused(401, "expected the dashboard token: log in first (Log in, top right)")
@@ -163,9 +172,11 @@ class Web:
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[SqliteLedger]:
+        """The ledger to read, every query of the page from one snapshot."""
         ledger = self.board.read_ledger()
         try:
-            yield ledger
+            with ledger.snapshot():
+                yield ledger
         finally:
             ledger.close()
 
@@ -194,6 +205,10 @@ class Web:
         return exit_manager_state(ledger, now, silent_after, pid_alive, self.board.exit_manager)
 
 
+def client_of(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
 def web_of(request: Request) -> Web:
     web: Web = request.app.state.web
     return web
@@ -209,12 +224,16 @@ def create_app(board: Dashboard) -> FastAPI:
     app.state.web = web
     app.include_router(router)
     host = board.settings.dashboard.host
-    hosts = sorted({host, "127.0.0.1", "localhost", "[::1]", "::1"})
+    # On loopback only our own names: a page elsewhere that rebinds its name to 127.0.0.1
+    # cannot read this one. Off loopback every page needs the token, whatever the name.
+    hosts = ["*"] if web.reads_need_token else [host, "127.0.0.1", "localhost", "[::1]", "::1"]
+    # The last added runs first: the security headers go on every answer, refusals too.
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)
     app.add_middleware(BaseHTTPMiddleware, dispatch=_read_guard)
     app.add_middleware(BaseHTTPMiddleware, dispatch=_security_headers)
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)
     app.add_exception_handler(Refused, _refused)
     app.add_exception_handler(OpenbellError, _failed)
+    app.add_exception_handler(RequestValidationError, _invalid)
     return app
 
 
@@ -226,7 +245,9 @@ async def _security_headers(request: Request, call_next: RequestResponseEndpoint
     )
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    # same-origin: the browser then sends its Origin on our own forms (no-referrer
+    # makes it "null"), and never our URLs to another site.
+    response.headers["Referrer-Policy"] = "same-origin"
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -241,6 +262,16 @@ async def _read_guard(request: Request, call_next: RequestResponseEndpoint) -> R
 async def _refused(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Refused)
     return web_of(request).message(request, exc.status, "Refused", str(exc))
+
+
+async def _invalid(request: Request, exc: Exception) -> Response:
+    """A malformed path, query or form field: say which and what was expected, never echo
+    what was sent (it may be a token typed in the wrong box)."""
+    assert isinstance(exc, RequestValidationError)
+    problems = "; ".join(
+        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
+    )
+    return web_of(request).message(request, 422, "Refused", f"expected {problems}")
 
 
 async def _failed(request: Request, exc: Exception) -> Response:
@@ -312,22 +343,31 @@ def approvals(request: Request, web: WebDep, day: str | None = None) -> HTMLResp
     )
 
 
-@router.post("/approvals/{approval_id}/{verdict}", response_class=HTMLResponse)
+ApprovalId = Annotated[int, PathParam(ge=1, le=2**62)]
+
+
+@router.post("/approvals/{approval_id}/{verdict}", response_model=None)
 def decide(
-    request: Request, web: WebDep, approval_id: int, verdict: str, csrf: CsrfField = None
-) -> HTMLResponse:
+    request: Request, web: WebDep, approval_id: ApprovalId, verdict: str, csrf: CsrfField = None
+) -> Response:
     if verdict not in ("approve", "reject"):
         raise Refused(404, f"expected approve or reject, found {verdict!r}")
     who = web.actor(request, csrf)
     with web.writing() as ledger:
-        decided = operator.decide_approval(ledger, approval_id, verdict == "approve", who)
-    text = f"request {approval_id} ({decided.symbol}) {decided.status.lower()} by {who}"
-    if verdict == "approve":
-        text += (
-            "; the day-trader buys it at market on its next step if it is still valid "
-            "(see the request's outcome on the Approvals page)"
-        )
-    return web.message(request, 200, "Decided", text)
+        operator.decide_approval(ledger, approval_id, verdict == "approve", who)
+    # Post, then redirect: a reload shows the result instead of deciding again.
+    return RedirectResponse(f"/approvals/{approval_id}", status_code=303)
+
+
+@router.get("/approvals/{approval_id}", response_class=HTMLResponse)
+def approval(request: Request, web: WebDep, approval_id: ApprovalId) -> HTMLResponse:
+    valid = timedelta(minutes=web.board.settings.schedule.approval_valid_min)
+    with web.reading() as ledger:
+        found = ledger.approval(approval_id)
+        [row] = approval_rows(ledger, [found], valid)
+    by = f" by {found.decided_by}" if found.decided_by else ""
+    text = f"request {approval_id} ({found.symbol}) {found.status}{by}: {row['outcome']}"
+    return web.message(request, 200, f"Request {approval_id}", text)
 
 
 @router.get("/kill", response_class=HTMLResponse)
@@ -337,25 +377,35 @@ def kill_page(request: Request, web: WebDep) -> HTMLResponse:
         held = [position_row(p) for p in to_flatten(ledger, LIQUIDATE_MANAGED, day)]
         beat, presence = web.exit_manager(ledger)
         control = ledger.controls().get(operator.KILL_SWITCH)
+        waiting = [r for r in ledger.pending_requests() if r.kind == LIQUIDATE_MANAGED]
+    on = None
+    if control is not None and control.enabled:
+        since = control.changed_at.astimezone(NEW_YORK)
+        on = f"since {since:%Y-%m-%d %H:%M} ET, by {control.changed_by}: {control.reason}"
     return web.page(
         request,
         "kill.html",
         held=held,
         columns=SUMMARY_COLUMNS,
         presence=_presence_text(presence, beat.pid if beat else None),
-        kill_on=control is not None and control.enabled,
+        kill_on=on,
+        waiting=[
+            f"Liquidation request {r.request_id} ({r.kind}) {r.status}, asked by "
+            f"{r.requested_by} at {r.requested_at.astimezone(NEW_YORK):%H:%M:%S} ET: {r.reason}"
+            for r in waiting
+        ],
         word=KILL_WORD,
     )
 
 
-@router.post("/kill", response_class=HTMLResponse)
+@router.post("/kill", response_model=None)
 def kill(
     request: Request,
     web: WebDep,
     csrf: CsrfField = None,
     confirm: Annotated[str, Form(max_length=50)] = "",
     reason: Annotated[str, Form(max_length=200)] = "",
-) -> HTMLResponse:
+) -> Response:
     who = web.actor(request, csrf)
     if confirm.strip() != KILL_WORD:
         raise Refused(400, f"expected {KILL_WORD} typed in the confirmation box, found {confirm!r}")
@@ -363,16 +413,9 @@ def kill(
     day = web.session().trading_day
     with web.writing() as ledger:
         beat, presence = web.exit_manager(ledger)
-        outcome = operator.kill(ledger, day, why, presence, beat)
-    text = "The kill switch is ON: the day-trader sends no entry and cancels its working ones."
-    if outcome.request is None:
-        text += " No managed position holds shares: nothing to flatten."
-    else:
-        text += (
-            f" Liquidation request {outcome.request.request_id} written for "
-            f"{len(outcome.held)} positions. {_presence_text(presence, None)}"
-        )
-    return web.message(request, 200, "Kill switch on", text)
+        operator.kill(ledger, day, why, presence, beat)
+    # Post, then redirect: the kill page shows the switch and the request; a reload is safe.
+    return RedirectResponse("/kill", status_code=303)
 
 
 @router.get("/reports", response_class=HTMLResponse)
@@ -442,12 +485,12 @@ def login(
     request: Request, web: WebDep, token: Annotated[str, Form(max_length=512)] = ""
 ) -> Response:
     guard = web.guard
+    client = client_of(request)
     if not guard.can_act:
         raise Refused(403, "no dashboard.token is set: there is nothing to log in to")
-    if guard.login_blocked():
-        raise Refused(429, "too many wrong tokens in the last minute: wait a minute")
-    cookie = guard.login(token)
-    client = request.client.host if request.client else "?"
+    if guard.blocked(client):
+        raise Refused(429, "too many wrong tokens from this address: wait a minute")
+    cookie = guard.login(token, client)
     if cookie is None:
         log.warning("dashboard login refused from %s: wrong token", client)
         raise Refused(401, "expected the dashboard token, found another value")
@@ -458,7 +501,10 @@ def login(
 
 
 @router.post("/logout")
-def logout() -> RedirectResponse:
+def logout(request: Request, web: WebDep, csrf: CsrfField = None) -> RedirectResponse:
+    nonce = web.session_of(request)
+    if nonce is not None and not web.guard.csrf_matches(nonce, csrf):
+        raise Refused(403, "the form's CSRF field does not match this session: reload")
     response = RedirectResponse("/today", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response

@@ -9,8 +9,9 @@
 - A form that acts also carries a CSRF field derived from the session (HMAC again), which
   another site cannot read, so it cannot forge the form. The Origin header, when the browser
   sends one, must be the dashboard's own.
-- Failed logins are counted: after :data:`MAX_FAILURES` in a minute, logins are refused for
-  a minute, so the token cannot be guessed quickly.
+- Wrong tokens (at the login page or in a Bearer header) are counted per client address:
+  after :data:`MAX_FAILURES` in a minute that client is refused for a minute, so the token
+  cannot be guessed quickly, and one noisy client does not lock out the others.
 
 The token is never logged, put in a URL, or shown.
 """
@@ -37,7 +38,7 @@ class Guard:
     def __init__(self, token: str | None, clock: Callable[[], float] = time.time) -> None:
         self._key = token.encode() if token else None
         self._clock = clock
-        self._failures: deque[float] = deque()
+        self._failures: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -53,7 +54,7 @@ class Guard:
         """Whether ``offered`` is the token (compared in constant time)."""
         if self._key is None or not offered:
             return False
-        return hmac.compare_digest(offered.encode(), self._key)
+        return hmac.compare_digest(offered.encode(errors="replace"), self._key)
 
     def bearer_matches(self, authorization: str | None) -> bool:
         """Whether an ``Authorization: Bearer <token>`` header carries the token."""
@@ -64,24 +65,30 @@ class Guard:
 
     # --- login ----------------------------------------------------------------------------
 
-    def login_blocked(self) -> bool:
-        """Whether too many logins failed in the last minute."""
+    def blocked(self, client: str) -> bool:
+        """Whether ``client`` gave too many wrong tokens in the last minute."""
         with self._lock:
-            self._forget_old_failures()
-            return len(self._failures) >= MAX_FAILURES
+            failures = self._failures.get(client)
+            if failures is None:
+                return False
+            cutoff = self._clock() - FAILURE_WINDOW_S
+            while failures and failures[0] < cutoff:
+                failures.popleft()
+            if not failures:
+                del self._failures[client]
+            return len(failures) >= MAX_FAILURES
 
-    def login(self, offered: str | None) -> str | None:
+    def failed(self, client: str) -> None:
+        """Count a wrong token from ``client``."""
+        with self._lock:
+            self._failures.setdefault(client, deque()).append(self._clock())
+
+    def login(self, offered: str | None, client: str) -> str | None:
         """A new session cookie value if ``offered`` is the token, else None (counted)."""
         if self.token_matches(offered):
             return self._new_session()
-        with self._lock:
-            self._failures.append(self._clock())
+        self.failed(client)
         return None
-
-    def _forget_old_failures(self) -> None:
-        cutoff = self._clock() - FAILURE_WINDOW_S
-        while self._failures and self._failures[0] < cutoff:
-            self._failures.popleft()
 
     def _new_session(self) -> str:
         issued = str(int(self._clock()))
@@ -98,7 +105,8 @@ class Guard:
         nonce, _, mac = rest.partition(".")
         if not (issued.isdigit() and nonce and mac):
             return None
-        if not hmac.compare_digest(mac, self._mac(f"session|{issued}|{nonce}")):
+        expected = self._mac(f"session|{issued}|{nonce}").encode()
+        if not hmac.compare_digest(mac.encode(errors="replace"), expected):
             return None
         age = self._clock() - int(issued)
         return nonce if 0 <= age <= SESSION_S else None
@@ -108,4 +116,7 @@ class Guard:
         return self._mac(f"csrf|{nonce}")
 
     def csrf_matches(self, nonce: str, offered: str | None) -> bool:
-        return bool(offered) and hmac.compare_digest(str(offered), self.csrf_for(nonce))
+        if not offered:
+            return False
+        expected = self.csrf_for(nonce).encode()
+        return hmac.compare_digest(offered.encode(errors="replace"), expected)

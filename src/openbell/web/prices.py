@@ -19,6 +19,8 @@ from openbell.domain.errors import OpenbellError
 from openbell.domain.values import Price, Symbol
 
 if TYPE_CHECKING:
+    from ib_async import IB
+
     from openbell.adapters.ib.broker import IbBroker
     from openbell.adapters.ib.prices import IbPrices
 
@@ -109,22 +111,40 @@ class IbPriceBook:
         asyncio.set_event_loop(asyncio.new_event_loop())  # ib_async runs in this thread's loop
         from openbell.adapters.ib.prices import IbPrices  # noqa: PLC0415 - see the module doc
 
+        while not self._stop.is_set():
+            try:
+                self._serve(IbPrices)
+            except Exception:  # the pages go on without prices, and the book tries again
+                log.exception("live prices failed")
+                self._forget(
+                    f"live prices failed (see the dashboard's log); trying again every "
+                    f"{self._retry_s:g} s"
+                )
+                self._stop.wait(self._retry_s)
+
+    def _forget(self, status: str) -> None:
+        """No prices until IB is back: a stale price would show a wrong open P&L."""
+        with self._lock:
+            self._last.clear()
+        self._say(status)
+
+    def _serve(self, make_feed: Callable[[IB], IbPrices]) -> None:
         broker = self._make_broker()
-        feed = IbPrices(broker.ib)
+        feed = make_feed(broker.ib)
         subscribed: set[Symbol] = set()
         try:
             while not self._stop.is_set():
                 if not broker.ib.isConnected():
                     self._reconnect(broker)
                     continue
-                self._follow(feed, subscribed)
+                if broker.ready:
+                    self._follow(feed, subscribed)
+                else:  # IB said 1100: connected to the gateway, but the gateway is cut off
+                    self._forget("IB reports a lost connection: no live prices until it is back")
                 try:
                     broker.pump(self._step_s)
                 except ConnectionError:  # ib_async raises it from sleep when the socket drops
-                    self._say("IB connection lost: no live prices until it is back")
-        except Exception:  # the page must go on without prices, never die with them
-            log.exception("live prices stopped")
-            self._say("live prices stopped after an error (see the dashboard's log)")
+                    self._forget("IB connection lost: no live prices until it is back")
         finally:
             broker.disconnect()
 
@@ -138,6 +158,8 @@ class IbPriceBook:
             self._say(f"no live prices: {exc}; retrying every {self._retry_s:g} s")
             self._stop.wait(self._retry_s)
             return
+        with self._lock:
+            self._refused.clear()  # a symbol refused before the outage may be known now
         self._say(f"live prices from IB at {self._where} (read-only client)")
 
     def _follow(self, feed: IbPrices, subscribed: set[Symbol]) -> None:

@@ -162,6 +162,26 @@ class LedgerCore:
                 raise _translated(exc) from exc
             raise
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Read several queries from one snapshot of the ledger (a page that adds up
+        positions must not see one close between two of its reads). Reads only."""
+        if self._conn.in_transaction:
+            yield
+            return
+        try:
+            self._conn.execute("BEGIN")
+        except sqlite3.OperationalError as exc:
+            raise _translated(exc) from exc
+        try:
+            yield
+        finally:
+            self._end_read()
+
+    def _end_read(self) -> None:
+        if self._conn.in_transaction:  # a command inside the snapshot may have ended it
+            self._conn.execute("COMMIT")
+
     def _begin_immediate(self) -> None:
         """Take the write lock; SQLite's busy handler waits up to the busy timeout."""
         try:
