@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import stat
 import subprocess
 import sys
 import time
@@ -216,3 +217,22 @@ def test_processes_creating_the_same_new_ledgers_at_once_all_succeed(tmp_path: P
     errors = [p.communicate(timeout=120)[1] for p in processes]
     assert [p.returncode for p in processes] == [0, 0, 0], "\n".join(errors)
     assert len(list(tmp_path.glob("ledger-*.sqlite"))) == 120
+
+
+def test_a_new_ledger_and_its_journal_files_are_readable_by_their_owner_only(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "private" / "ledger.sqlite"
+    ledger = SqliteLedger.open(
+        path, ManualClock(datetime(2016, 4, 29, 13, 0, tzinfo=UTC)), process="t"
+    )
+    try:
+        ledger.set_control("entries_paused", True, "a write, so the WAL exists")
+        for file in (
+            path,
+            path.with_name("ledger.sqlite-wal"),
+            path.with_name("ledger.sqlite-shm"),
+        ):
+            assert stat.S_IMODE(file.stat().st_mode) & 0o077 == 0, file
+    finally:
+        ledger.close()

@@ -407,3 +407,22 @@ def test_the_dashboard_token_is_masked_and_must_be_long_printable_and_needed_off
     assert remote.settings.dashboard.host == "0.0.0.0"
     empty = load_settings(None, dotenv_file=None, environ={"OPENBELL__DASHBOARD__TOKEN": ""})
     assert empty.settings.dashboard.token is None
+
+
+def test_a_env_file_others_may_read_is_named_with_the_fix(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("OPENBELL__SECRETS__FMP_API_KEY=fmp-key-1234\n", encoding="utf-8")
+    dotenv.chmod(0o644)
+    with caplog.at_level("WARNING", logger="openbell.config.loading"):
+        load_settings(None, dotenv_file=dotenv, environ={})
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert "other users may read it (mode 644)" in warning
+    assert f"chmod 600 {dotenv}" in warning
+    assert "fmp-key-1234" not in warning
+    caplog.clear()
+    dotenv.chmod(0o600)
+    with caplog.at_level("WARNING", logger="openbell.config.loading"):
+        load_settings(None, dotenv_file=dotenv, environ={})
+    assert caplog.records == []

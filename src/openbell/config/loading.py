@@ -6,6 +6,7 @@ every problem at once as (key, expected, found), naming the layer that supplied 
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from pydantic_settings import (
 
 from openbell.config.settings import ENV_PREFIX, TIMELINE_SEPARATOR, Settings
 from openbell.domain.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG_FILE = Path("openbell.toml")
 DEFAULT_DOTENV_FILE = Path(".env")
@@ -139,10 +142,27 @@ def _read_toml(config_file: Path | None) -> tuple[dict[str, Any], Path | None]:
         raise ConfigError([(str(path), "a readable UTF-8 TOML file", str(exc))]) from None
 
 
+def _warn_if_shared(dotenv_file: Path) -> None:
+    """A ``.env`` holds keys: say so when other users of the machine may read it."""
+    try:
+        mode = dotenv_file.stat().st_mode
+    except OSError:
+        return
+    if mode & 0o077:
+        log.warning(
+            "%s holds secrets but other users may read it (mode %03o): run `chmod 600 %s`",
+            dotenv_file,
+            mode & 0o777,
+            dotenv_file,
+        )
+
+
 def _read_dotenv_names(dotenv_file: Path | None) -> dict[str, str]:
     if dotenv_file is None or not dotenv_file.is_file():
         return {}
     from dotenv import dotenv_values  # noqa: PLC0415 - only needed when a .env exists
+
+    _warn_if_shared(dotenv_file)
 
     values = dotenv_values(dotenv_file)
     return {k: v or "" for k, v in values.items() if k.upper().startswith(ENV_PREFIX)}

@@ -6,6 +6,7 @@ several processes opening a new file at once migrate it exactly once.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -246,6 +247,7 @@ def connect(path: Path, busy_timeout_ms: int, *, durable: bool = True) -> sqlite
         raise LedgerUnavailable(f"ledger path {path}: expected a file, found a directory")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        _create_private(path)
         conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)
     except (OSError, sqlite3.Error) as exc:
         raise LedgerUnavailable(f"ledger {path}: cannot open ({exc})") from None
@@ -262,6 +264,16 @@ def connect(path: Path, busy_timeout_ms: int, *, durable: bool = True) -> sqlite
         conn.close()
         raise
     return conn
+
+
+def _create_private(path: Path) -> None:
+    """Create a new ledger file readable and writable by its owner only (0600): it holds
+    the account's positions. SQLite gives its ``-wal`` and ``-shm`` files the same mode."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # an existing ledger, or another process created it just now
+        return
+    os.close(descriptor)
 
 
 def connect_read_only(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
