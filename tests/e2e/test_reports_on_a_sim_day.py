@@ -52,12 +52,24 @@ def webhook() -> Iterator[ScriptedServer]:
         yield server
 
 
+SECRETS = {
+    "OPENBELL__SECRETS__DEEPSEEK_API_KEY": "sk-test-deepseek-7f3a9c01",
+    "OPENBELL__SECRETS__GEMINI_API_KEY": "gm-test-gemini-2b6d0e44",
+    "OPENBELL__SECRETS__MASSIVE_API_KEY": "ms-test-massive-91c0ab3f",
+    "OPENBELL__SECRETS__FMP_API_KEY": "fmp-test-key-5d7e2a90",
+    "OPENBELL__DASHBOARD__TOKEN": "dash-test-token-8c1f4b72",
+}
+"""Keys set for the run (from the environment, as a user's .env gives them): unused by a sim
+day, they must still never reach a file the run leaves behind."""
+
+
 @pytest.fixture(scope="module")
 def day(tmp_path_factory: pytest.TempPathFactory, webhook: ScriptedServer) -> SimRun:
     workdir = tmp_path_factory.mktemp("reports")
     host = webhook.url.removeprefix("http://")
-    notify = f'\n[notifications]\nurls = ["json://{host}/hook/{TOKEN}"]\ncooldown_s = 0\n'
-    with sim_run(workdir, DAY, CONFIG + notify) as run:
+    env = SECRETS | {"OPENBELL__NOTIFICATIONS__URLS": f'["json://{host}/hook/{TOKEN}"]'}
+    notify = "\n[notifications]\ncooldown_s = 0\n"
+    with sim_run(workdir, DAY, CONFIG + notify, extra_env=env) as run:
         run.finish()
     return run
 
@@ -179,3 +191,16 @@ def test_the_dashboard_ran_with_the_day_and_shows_the_ledgers_pnl(
     assert "data:image/png;base64," in page.text  # the realized P&L curve
     assert today.status_code == 200
     assert "STOP_FILL" in today.text
+
+
+def test_no_secret_reaches_any_file_the_run_left(day: SimRun) -> None:
+    """The ledger, every log, the gateway's journal, the run's output, the notifier's cursor
+    and the reports written above: none holds a key, the dashboard token or the webhook's."""
+    secrets = [v.encode() for v in SECRETS.values()] + [TOKEN.encode()]
+    files = [p for p in day.workdir.rglob("*") if p.is_file() and p.name != "openbell.toml"]
+    assert len(files) > 10
+    assert any(p.name == "ledger.sqlite" for p in files)
+    for path in files:
+        data = path.read_bytes()
+        leaked = [s.decode() for s in secrets if s in data]
+        assert not leaked, f"{path.relative_to(day.workdir)} holds {leaked}"
