@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test check bench clean venv
+.PHONY: run test check bench clean venv audit
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "openbell needs Python 3.11 or newer, found " + sys.version.split()[0]'
@@ -36,6 +36,14 @@ check: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+## Known vulnerabilities in the pinned dependencies (pip-audit against PyPI's advisory data).
+## It needs PyPI's JSON API; --strict makes a package it cannot check a failure, never a pass.
+audit: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt pip-audit==2.10.1
+	grep -v '^#' constraints.txt > $(VENV)/audit-requirements.txt
+	$(BIN)/pip-audit --strict --no-deps --disable-pip --progress-spinner off \
+		-r $(VENV)/audit-requirements.txt
 
 ## Benchmarks print their figures; they never fail on speed.
 bench: $(STAMP)
