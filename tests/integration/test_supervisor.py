@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
@@ -296,3 +297,41 @@ def test_sources_unreadable_mid_install_are_compared_at_the_next_check(
     assert changed.data["process"] == DAY_TRADER and changed.message.endswith(str(new))
     assert rig.starts(DAY_TRADER) == 2 and rig.children[DAY_TRADER].running
     assert answers == []
+
+
+class LockingStop(SteppingStop):
+    """Steps the day; another connection holds the ledger's write lock for ``locked`` steps."""
+
+    def __init__(self, clock: ManualClock, wall: Wall, path: Path, locked: range) -> None:
+        super().__init__(clock, wall, timedelta(minutes=5))
+        self._other = sqlite3.connect(path, isolation_level=None)
+        self._locked, self._step_no = locked, 0
+        self.held_for = 0
+
+    def wait(self, seconds: float) -> bool:
+        self._step_no += 1
+        if self._step_no == self._locked.start:
+            self._other.execute("BEGIN IMMEDIATE")
+        if self._step_no in self._locked:
+            self.held_for += 1
+        if self._step_no == self._locked.stop:
+            self._other.execute("COMMIT")
+        return super().wait(seconds)
+
+
+def test_a_ledger_locked_for_a_while_does_not_end_the_run(
+    tmp_path: Path, calendar: ExchangeCalendar
+) -> None:
+    """The chaos harness found it: a ledger held locked past the busy timeout used to end the
+    whole run mid-day (exit 75), stopping both bots. Now the supervisor waits it out."""
+    rig = Rig(tmp_path, calendar, at(TRADING_DAY, 7, 50))
+    rig.ledger.close()
+    rig.ledger = SqliteLedger.open(rig.path, rig.clock, process="supervisor", busy_timeout_ms=20)
+    stop = LockingStop(rig.clock, rig.wall, rig.path, range(30, 60))  # about 10:20 to 12:50
+    assert rig.supervisor(stop, until=at(TRADING_DAY, 16, 15)).run() == 0
+    assert stop.held_for == 30
+    assert any("ledger stayed locked" in line and "trying again" in line for line in rig.said)
+    for child in rig.children.values():  # started once at the wake, stopped once at the sleep
+        assert child.starts == [at(TRADING_DAY, 8, 0)]
+        assert child.stops == [at(TRADING_DAY, 16, 5)]
+    assert rig.ledger.heartbeats()[0].status == "stopped"

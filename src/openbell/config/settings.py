@@ -277,6 +277,22 @@ class SimSettings(_Section):
     warmup_s: float = Field(
         5.0, ge=0, le=600, description="wall seconds for the gateway to start before the clock"
     )
+    faults: tuple[str, ...] = Field(
+        (),
+        description="gateway faults to inject, KIND@[YYYY-MM-DDT]HH:MM[+SECONDS] (New York time)",
+    )
+
+    @field_validator("faults")
+    @classmethod
+    def _faults(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from openbell.venue.tws.faults import Fault  # noqa: PLC0415 - only to check the text
+
+        for text in value:
+            try:
+                Fault.parse(text, date(2000, 1, 3))
+            except InvalidValue as exc:
+                raise ValueError(f"expected {exc.expected}, found {text!r}") from None
+        return value
 
     @field_validator("holdings")
     @classmethod

@@ -143,6 +143,8 @@ def plan_run(settings: Settings, options: RunOptions, calendar: Calendar) -> Run
     for holding in sim.holdings:
         gateway += ["--hold", holding]
     gateway += ["--journal", str(settings.logging.directory / "gateway-journal.jsonl")]
+    for fault in sim.faults:
+        gateway += ["--fault", fault]
     until = _until(settings, calendar, first, options.days)
     return RunPlan(SimClock(anchor), env, first, until, tuple(gateway))
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from openbell.domain.enums import OrderRole
-from openbell.domain.errors import OpenbellError
+from openbell.domain.errors import OpenbellError, RetryLater
 from openbell.domain.sessions import NEW_YORK
 from openbell.ports import Calendar, Clock, Ledger
 from openbell.runtime.bots import StopFlag, session_at
@@ -39,6 +39,7 @@ NOTIFIER = "notifier"
 DASHBOARD = "dashboard"
 BOTS = (DAY_TRADER, EXIT_MANAGER)
 _TICK_S = 0.2
+_BUSY_WAIT_S = 1.0
 _SAFE_MARGIN = timedelta(minutes=2)
 
 
@@ -131,10 +132,14 @@ class Supervisor:
                 if self._until is not None and self._clock.now() >= self._until:
                     self._say("supervisor: the last session of this run is over")
                     break
-                phase = self._phase()
-                self._follow(phase)
-                if self._wall() >= self._state.next_check:
-                    self._check(phase)
+                try:
+                    phase = self._phase()
+                    self._follow(phase)
+                    if self._wall() >= self._state.next_check:
+                        self._check(phase)
+                except RetryLater as exc:  # a ledger locked for a while: the children go on
+                    self._say(f"supervisor: {exc}; trying again")
+                    self._stop.wait(_BUSY_WAIT_S)
                 self._stop.wait(_TICK_S)
         finally:
             self._stop_all(self._stop.reason or "the run is over")

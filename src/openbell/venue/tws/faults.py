@@ -14,8 +14,9 @@ Each reproduces something real IB gateways do (IBKR.md §2.7, §2.8, §3.4):
 ``cancelled-before-201``  the next rejection sends its Cancelled status before the 201.
 ``restart``           the gateway goes away for ``seconds`` and comes back with its orders.
 
-On the command line a fault is ``KIND@HH:MM[:SS]`` (New York time on the replayed day), with
-``restart`` taking ``restart@HH:MM+SECONDS``; the order faults apply to every client's most
+On the command line a fault is ``KIND@HH:MM[:SS]`` (New York time on the replayed day) or
+``KIND@YYYY-MM-DDTHH:MM[:SS]`` (on that day, for runs of several days), with ``restart``
+taking ``restart@HH:MM+SECONDS``; the order faults apply to every client's most
 recent working order.
 """
 
@@ -52,7 +53,9 @@ RESTORED_DATA_KEPT = (
     "Connectivity between IB and Trader Workstation has been restored - data maintained.",
 )
 
-_SCRIPTED = re.compile(r"^([a-z0-9-]+)@(\d{1,2}:\d{2}(?::\d{2})?)(?:\+(\d+(?:\.\d+)?))?$")
+_SCRIPTED = re.compile(
+    r"^([a-z0-9-]+)@(?:(\d{4}-\d{2}-\d{2})t)?(\d{1,2}:\d{2}(?::\d{2})?)(?:\+(\d+(?:\.\d+)?))?$"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,19 +68,25 @@ class Fault:
 
     @classmethod
     def parse(cls, text: str, trading_day: date) -> Fault:
-        """``KIND@HH:MM[:SS][+SECONDS]`` on ``trading_day``, New York time."""
+        """``KIND@[YYYY-MM-DDT]HH:MM[:SS][+SECONDS]``, New York time, on the date given or
+        else on ``trading_day`` (a run of several days names each fault's day)."""
         match = _SCRIPTED.match(text.strip().lower())
         kinds = ", ".join(k.value for k in FaultKind)
         if match is None:
-            raise InvalidValue("fault", f"KIND@HH:MM[:SS][+SECONDS] with KIND one of {kinds}", text)
+            raise InvalidValue(
+                "fault", f"KIND@[YYYY-MM-DDT]HH:MM[:SS][+SECONDS] with KIND one of {kinds}", text
+            )
         try:
             kind = FaultKind(match.group(1))
-            hour, rest = match.group(2).split(":", 1)
+            day = date.fromisoformat(match.group(2)) if match.group(2) else trading_day
+            hour, rest = match.group(3).split(":", 1)
             clock = time.fromisoformat(f"{int(hour):02d}:{rest}")
         except ValueError:
-            raise InvalidValue("fault", f"a kind among {kinds} and a valid time", text) from None
-        seconds = float(match.group(3)) if match.group(3) else 1.0
-        return cls(kind, datetime.combine(trading_day, clock, NEW_YORK), seconds)
+            raise InvalidValue(
+                "fault", f"a kind among {kinds}, a valid date and a valid time", text
+            ) from None
+        seconds = float(match.group(4)) if match.group(4) else 1.0
+        return cls(kind, datetime.combine(day, clock, NEW_YORK), seconds)
 
 
 @dataclass

@@ -1,0 +1,450 @@
+"""Chaos days: whole simulated trading days under random faults, checked against the gateway.
+
+    .venv/bin/python benchmarks/chaos.py --days 20 --seed 1 [--speed 600] [--workdir var/chaos]
+
+Each day is one ``openbell run --mode sim --days 1``: the supervisor, the simulated IB Gateway,
+the day-trader and the exit-manager as processes over loopback, and a real ledger file. The
+account also holds shares openbell does not own (the protected holdings). Across the day the
+harness injects a seeded random mix of faults:
+
+- SIGKILL of the day-trader or the exit-manager at a random moment, some aimed at the MOO
+  submissions (between an order's submission and its acknowledgement) and at the opening
+  auction (between a fill and its ledger write);
+- gateway faults (``sim.faults``): socket drops, 1100 then 1101 or 1102, 10349, a late 10147,
+  a fill after a cancel, a cancel before a reject, a gateway restart;
+- a locked ledger: another process holds the write lock for seconds.
+
+After each day it checks, against the gateway's journal (the ground truth):
+
+1. ``unique-orders``: no two orders share an ``order_ref`` (none was sent twice);
+2. ``fills-once``: every execution at the gateway is in the ledger exactly once;
+3. ``owned-only``: every order at the gateway is one the ledger recorded, and no symbol was
+   ever sold beyond what openbell bought of it (the holdings are never touched);
+4. ``flat``: every position of the day is over and every bought share was sold again;
+5. ``pnl``: the ledger's realized P&L equals the P&L of the gateway's executions, to the cent;
+
+and that the run itself ended cleanly (``run-exit``). It prints the days run, the faults
+injected by kind, the violations by invariant (the target is zero) and the recovery times:
+from a SIGKILL to the restarted bot's first heartbeat, and from a gateway fault to the bots'
+reconnection, in wall seconds. ``--json FILE`` also writes the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from openbell.adapters.calendar import ExchangeCalendar
+from openbell.adapters.clock import ManualClock
+from openbell.adapters.sqlite.ledger import SqliteLedger
+from openbell.domain.sessions import NEW_YORK
+from openbell.venue.tws.journal import read_journal
+
+FIRST_DAY, LAST_DAY = date(2016, 3, 1), date(2016, 5, 13)  # the demo data, with 20 days before
+HOLDINGS = ("SKYX:182@1.20", "AMZN:35@690.00")
+GATEWAY_FAULTS = (
+    "drop",
+    "1100-1101",
+    "1100-1102",
+    "10349",
+    "late-10147",
+    "fill-after-cancel",
+    "cancelled-before-201",
+    "restart",
+)
+KILLS = ("kill-day-trader", "kill-exit-manager")
+LEDGER_LOCK = "ledger-lock"
+_NO_CLOCK = ManualClock(datetime(2000, 1, 1, tzinfo=UTC))
+"""The harness only reads: its ledger connections never stamp a write."""
+INVARIANTS = ("run-exit", "unique-orders", "fills-once", "owned-only", "flat", "pnl")
+CONFIG = """
+[runtime]
+tick_s = 0.05
+heartbeat_s = 0.3
+check_awake_s = 0.5
+check_asleep_s = 0.5
+silent_after_s = 60
+restart_initial_s = 0.3
+restart_max_s = 2
+stop_grace_s = 5
+
+[ledger]
+path = "ledger.sqlite"
+
+[logging]
+directory = "logs"
+
+[sim]
+warmup_s = 3
+holdings = {holdings}
+faults = {faults}
+"""
+
+
+@dataclass(frozen=True)
+class Planned:
+    kind: str
+    at: datetime
+    """New York time on the day."""
+    seconds: float = 0.0
+
+
+@dataclass
+class DayResult:
+    day: date
+    faults: list[Planned]
+    violations: dict[str, list[str]] = field(default_factory=dict)
+    kill_recoveries: list[float] = field(default_factory=list)
+    reconnects: list[float] = field(default_factory=list)
+    wall_s: float = 0.0
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+def trading_days(calendar: ExchangeCalendar, count: int, rng: random.Random) -> list[date]:
+    days, current = [], FIRST_DAY
+    while current <= LAST_DAY:
+        if calendar.is_trading_day(current):
+            days.append(current)
+        current += timedelta(days=1)
+    return [rng.choice(days) for _ in range(count)]
+
+
+def plan_faults(day: date, rng: random.Random) -> list[Planned]:
+    """Two to six faults; the first kills often land on the MOO submissions and the open."""
+
+    def at(hour: int, minute: int, second: int = 0) -> datetime:
+        return datetime(day.year, day.month, day.day, hour, minute, second, tzinfo=NEW_YORK)
+
+    def anytime() -> datetime:
+        start, end = at(9, 20), at(15, 40)
+        return start + timedelta(seconds=rng.uniform(0, (end - start).total_seconds()))
+
+    faults = []
+    for _ in range(rng.randint(2, 6)):
+        roll = rng.random()
+        if roll < 0.35:
+            kind = rng.choice(KILLS)
+            aimed = rng.random()
+            when = (
+                at(9, 25, rng.randint(0, 50))  # between the MOO submissions and their acks
+                if aimed < 0.3
+                else at(9, 30, rng.randint(0, 20))  # between the opening fills and the ledger
+                if aimed < 0.5
+                else anytime()
+            )
+            faults.append(Planned(kind, when))
+        elif roll < 0.85:
+            kind = rng.choice(GATEWAY_FAULTS)
+            seconds = round(rng.uniform(0.5, 3.0), 1) if kind == "restart" else 1.0
+            faults.append(Planned(kind, anytime(), seconds))
+        else:
+            faults.append(Planned(LEDGER_LOCK, anytime(), round(rng.uniform(0.5, 8.0), 1)))
+    return sorted(faults, key=lambda f: f.at)
+
+
+def fault_text(fault: Planned) -> str:
+    clock = fault.at.strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{fault.kind}@{clock}" + (f"+{fault.seconds:g}" if fault.kind == "restart" else "")
+
+
+# --------------------------------------------------------------------------- one day
+
+
+def _reader(path: Path) -> SqliteLedger | None:
+    try:
+        with path.open("rb") as file:
+            if file.read(20)[18:20] != b"\x02\x02":  # not in WAL mode yet
+                return None
+        return SqliteLedger.open_read_only(
+            path, ManualClock(datetime(2000, 1, 1, tzinfo=UTC)), process="chaos"
+        )
+    except Exception:  # created, locked or migrated just now: look again
+        return None
+
+
+class Injector(threading.Thread):
+    """Fires the day's kills and ledger locks when the run's shared sim clock reaches them
+    (read from the bots' heartbeats), and measures each kill's recovery."""
+
+    def __init__(self, ledger_path: Path, faults: list[Planned], process: subprocess.Popen[bytes]):
+        super().__init__(daemon=True)
+        self._path = ledger_path
+        self._due = [f for f in faults if f.kind in KILLS or f.kind == LEDGER_LOCK]
+        self._process = process
+        self.recoveries: list[float] = []
+        self.missed: list[str] = []
+
+    def run(self) -> None:
+        while self._due and self._process.poll() is None:
+            ledger = _reader(self._path)
+            if ledger is None:
+                time.sleep(0.05)
+                continue
+            try:
+                self._step(ledger)
+            finally:
+                ledger.close()
+            time.sleep(0.01)
+        self.missed += [f"{f.kind}@{f.at:%H:%M:%S}" for f in self._due]
+
+    def _step(self, ledger: SqliteLedger) -> None:
+        beats = {b.process: b for b in ledger.heartbeats()}
+        if not beats:
+            return
+        now = max(b.beat_at for b in beats.values())
+        while self._due and self._due[0].at <= now:
+            fault = self._due.pop(0)
+            if fault.kind == LEDGER_LOCK:
+                threading.Thread(target=_hold_lock, args=(self._path, fault.seconds)).start()
+                continue
+            name = fault.kind.removeprefix("kill-")
+            beat = beats.get(name)
+            if beat is None or beat.status != "running":
+                self.missed.append(f"{fault.kind}@{fault.at:%H:%M:%S} ({name} not running)")
+                continue
+            try:
+                os.kill(beat.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                self.missed.append(f"{fault.kind}@{fault.at:%H:%M:%S} (gone)")
+                continue
+            killed = time.monotonic()
+            recovered = _wait_restarted(self._path, name, beat.pid, self._process)
+            if recovered:
+                self.recoveries.append(time.monotonic() - killed)
+
+
+def _hold_lock(path: Path, seconds: float) -> None:
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        time.sleep(seconds)
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+def _wait_restarted(path: Path, name: str, old_pid: int, run: subprocess.Popen[bytes]) -> bool:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and run.poll() is None:
+        ledger = _reader(path)
+        if ledger is not None:
+            try:
+                beat = next((b for b in ledger.heartbeats() if b.process == name), None)
+            finally:
+                ledger.close()
+            if beat is not None and beat.pid != old_pid and beat.status == "running":
+                return True
+        time.sleep(0.02)
+    return False
+
+
+def run_day(
+    workdir: Path, day: date, faults: list[Planned], speed: float, timeout_s: float
+) -> DayResult:
+    workdir.mkdir(parents=True, exist_ok=True)
+    gateway = [fault_text(f) for f in faults if f.kind in GATEWAY_FAULTS]
+    config = CONFIG.format(holdings=json.dumps(list(HOLDINGS)), faults=json.dumps(gateway))
+    (workdir / "openbell.toml").write_text(config, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENBELL")}
+    argv = [sys.executable, "-m", "openbell", "run", "--mode", "sim", "--day", str(day)]
+    argv += ["--days", "1", "--speed", str(speed)]
+    result = DayResult(day, faults)
+    started = time.monotonic()
+    with (workdir / "run.out").open("wb") as out:
+        process = subprocess.Popen(
+            argv, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    injector = Injector(workdir / "ledger.sqlite", faults, process)
+    injector.start()
+    try:
+        code = process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        code = process.wait()
+        result.violations["run-exit"] = [f"the run did not end within {timeout_s:g} s"]
+    injector.join(timeout=10)
+    result.wall_s = time.monotonic() - started
+    if code != 0 and "run-exit" not in result.violations:
+        result.violations["run-exit"] = [f"exit code {code} (see {workdir / 'run.out'})"]
+    result.kill_recoveries = injector.recoveries
+    result.violations |= check_day(workdir, day)
+    result.reconnects = reconnect_times(workdir / "ledger.sqlite", speed)
+    return result
+
+
+# --------------------------------------------------------------------------- the checks
+
+
+def pnl_of(executions: list[dict[str, object]]) -> Decimal:
+    total = Decimal(0)
+    for e in executions:
+        value = Decimal(str(e["price"])) * Decimal(str(e["shares"]))
+        total += -value if e["side"] == "BOT" else value
+        total -= Decimal(str(e["commission"]))
+    return total.quantize(Decimal("0.01"))
+
+
+def check_day(workdir: Path, day: date) -> dict[str, list[str]]:
+    """Each invariant's violations (empty lists are left out)."""
+    journal_file = workdir / "logs" / "gateway-journal.jsonl"
+    journal = read_journal(journal_file) if journal_file.exists() else []
+    orders = [r for r in journal if r["kind"] == "order"]
+    executions = [r for r in journal if r["kind"] == "execution"]
+    found: dict[str, list[str]] = defaultdict(list)
+    refs = Counter(str(o["order_ref"]) for o in orders)
+    found["unique-orders"] += [f"{ref} sent {n} times" for ref, n in refs.items() if n > 1]
+    ledger = SqliteLedger.open(workdir / "ledger.sqlite", _NO_CLOCK, process="chaos")
+    try:
+        booked = Counter(f.execution_id for f in ledger.fills())
+        at_gateway = Counter(str(e["exec_id"]) for e in executions)
+        for exec_id in booked | at_gateway:
+            if booked[exec_id] != 1 or at_gateway[exec_id] != 1:
+                found["fills-once"].append(
+                    f"{exec_id}: {at_gateway[exec_id]} at the gateway, {booked[exec_id]} booked"
+                )
+        known = {str(o.order_ref) for o in ledger.orders()}
+        found["owned-only"] += [
+            f"{o['order_ref']} ({o['symbol']}) is not in the ledger"
+            for o in orders
+            if str(o["order_ref"]) not in known
+        ]
+        positions = list(ledger.positions_of_day(day))
+        found["flat"] += [
+            f"{p.symbol} position {p.position_id} is {p.state}"
+            for p in positions
+            if not p.state.is_terminal
+        ]
+        ledger_pnl = sum((p.realized_pnl.amount for p in positions), Decimal(0))
+        if ledger_pnl.quantize(Decimal("0.01")) != pnl_of(executions):
+            found["pnl"].append(f"ledger {ledger_pnl:.2f}, gateway {pnl_of(executions)}")
+    finally:
+        ledger.close()
+    held: dict[str, Decimal] = defaultdict(Decimal)
+    for e in sorted(executions, key=lambda e: str(e["at"])):
+        shares = Decimal(str(e["shares"]))
+        held[str(e["symbol"])] += shares if e["side"] == "BOT" else -shares
+        if held[str(e["symbol"])] < 0:
+            found["owned-only"].append(f"{e['symbol']}: sold beyond what openbell bought")
+    found["flat"] += [f"{s}: {n} shares left" for s, n in held.items() if n > 0]
+    return {name: problems for name, problems in found.items() if problems}
+
+
+def reconnect_times(path: Path, speed: float) -> list[float]:
+    """Wall seconds from each DISCONNECTED to the same process's next RECONNECTED."""
+    ledger = SqliteLedger.open(path, _NO_CLOCK, process="chaos")
+    try:
+        events = list(ledger.events(limit=10_000))
+    finally:
+        ledger.close()
+    lost: dict[str, datetime] = {}
+    times = []
+    for event in events:
+        if event.kind == "DISCONNECTED":
+            lost.setdefault(event.process, event.at)
+        elif event.kind == "RECONNECTED" and event.process in lost:
+            times.append((event.at - lost.pop(event.process)).total_seconds() / speed)
+    return times
+
+
+# --------------------------------------------------------------------------- the table
+
+
+def percentile(values: list[float], share: float) -> str:
+    if not values:
+        return "-"
+    ordered = sorted(values)
+    return f"{ordered[min(len(ordered) - 1, int(share * len(ordered)))]:.2f}"
+
+
+def report(results: list[DayResult], seed: int, speed: float) -> dict[str, object]:
+    faults = Counter(f.kind for r in results for f in r.faults)
+    violations = {
+        name: sum(len(r.violations.get(name, [])) for r in results) for name in INVARIANTS
+    }
+    kills = [t for r in results for t in r.kill_recoveries]
+    reconnects = [t for r in results for t in r.reconnects]
+    print(f"chaos: {len(results)} days, seed {seed}, x{speed:g}")
+    print(f"{'fault':<24}{'injected':>10}")
+    for kind in (*KILLS, *GATEWAY_FAULTS, LEDGER_LOCK):
+        print(f"{kind:<24}{faults.get(kind, 0):>10}")
+    print(f"{'invariant':<24}{'violations':>10}")
+    for name in INVARIANTS:
+        print(f"{name:<24}{violations[name]:>10}")
+    print(f"{'recovery (wall s)':<24}{'count':>8}{'p50':>8}{'p99':>8}")
+    for label, values in (("kill -> heartbeat", kills), ("drop -> reconnected", reconnects)):
+        print(
+            f"{label:<24}{len(values):>8}{percentile(values, 0.5):>8}{percentile(values, 0.99):>8}"
+        )
+    for r in results:
+        for name, problems in r.violations.items():
+            for problem in problems:
+                print(f"  {r.day} {name}: {problem}")
+    mean_day = statistics.mean(r.wall_s for r in results) if results else 0.0
+    print(f"mean wall time per day: {mean_day:.1f} s")
+    return {
+        "days": len(results),
+        "seed": seed,
+        "speed": speed,
+        "faults": dict(faults),
+        "violations": violations,
+        "kill_recovery_s": {
+            "count": len(kills),
+            "p50": percentile(kills, 0.5),
+            "p99": percentile(kills, 0.99),
+        },
+        "reconnect_s": {
+            "count": len(reconnects),
+            "p50": percentile(reconnects, 0.5),
+            "p99": percentile(reconnects, 0.99),
+        },
+        "details": {
+            str(r.day) + f"#{i}": r.violations for i, r in enumerate(results) if r.violations
+        },
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--days", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--speed", type=float, default=600.0)
+    parser.add_argument("--workdir", type=Path, default=Path("var/chaos"))
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--timeout-s", type=float, default=300.0)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    calendar = ExchangeCalendar.nyse()
+    results = []
+    for number, day in enumerate(trading_days(calendar, args.days, rng), start=1):
+        faults = plan_faults(day, rng)
+        result = run_day(
+            args.workdir / f"day-{number:03d}", day, faults, args.speed, args.timeout_s
+        )
+        results.append(result)
+        state = "ok" if not result.violations else f"VIOLATIONS {sorted(result.violations)}"
+        shown = ", ".join(fault_text(f) for f in faults)
+        print(f"day {number} {day} ({result.wall_s:.0f} s): {state}; faults: {shown}", flush=True)
+    summary = report(results, args.seed, args.speed)
+    if args.json is not None:
+        args.json.write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return 1 if any(summary["violations"].values()) else 0  # type: ignore[union-attr]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
