@@ -426,3 +426,16 @@ def test_a_env_file_others_may_read_is_named_with_the_fix(
     with caplog.at_level("WARNING", logger="openbell.config.loading"):
         load_settings(None, dotenv_file=dotenv, environ={})
     assert caplog.records == []
+
+
+def test_sim_faults_are_checked_when_the_settings_load() -> None:
+    good = load_settings(
+        None,
+        dotenv_file=None,
+        environ={"OPENBELL__SIM__FAULTS": '["drop@10:15", "restart@2016-05-02T11:00+2"]'},
+    )
+    assert good.settings.sim.faults == ("drop@10:15", "restart@2016-05-02T11:00+2")
+    for bad in ("explode@10:15", "drop@25:00", "drop@2016-13-01T10:00", "drop"):
+        with pytest.raises(ConfigError, match=r"sim\.faults") as caught:
+            load_settings(None, dotenv_file=None, environ={"OPENBELL__SIM__FAULTS": f'["{bad}"]'})
+        assert bad in str(caught.value)
