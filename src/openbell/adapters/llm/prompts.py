@@ -196,7 +196,7 @@ def _explain(exc: ValidationError, text: str) -> str:
             return f"expected one JSON object, found text that is not JSON: {_quoted(text)}"
         if not location:
             return f"expected one JSON object, found {_quoted(text)}"
-        field = str(location[0])
+        field = _shorten(str(location[0]))
         if field in problems:
             continue  # a union reports each of its arms; one line per field is enough
         if kind == "extra_forbidden":
@@ -206,7 +206,13 @@ def _explain(exc: ValidationError, text: str) -> str:
         else:
             found = _shorten(json.dumps(error.get("input"), default=str))
             problems[field] = f"{field}: expected {_EXPECTED[field]}, found {found}"
-    return "; ".join(problems.values())
+    shown = list(problems.values())
+    if len(shown) > _MAX_PROBLEMS:
+        shown = [*shown[:_MAX_PROBLEMS], f"and {len(shown) - _MAX_PROBLEMS} more"]
+    return "; ".join(shown)
+
+
+_MAX_PROBLEMS = 5
 
 
 def _shorten(text: str) -> str:

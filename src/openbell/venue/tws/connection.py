@@ -54,19 +54,24 @@ class Connection:
 
 
 async def handshake(
-    reader: asyncio.StreamReader, session: Connection, now: datetime
+    reader: asyncio.StreamReader, session: Connection, now: datetime, frames: wire.FrameReader
 ) -> list[list[str]]:
-    """Read ``API\\0`` and the version offer, answer with ours; return what followed."""
+    """Read ``API\\0`` and the version offer, answer with ours; return what followed.
+
+    ``frames`` goes on reading the stream after the handshake: a message the client sent
+    right behind its offer may be cut anywhere, and its rest is in ``frames``.
+    """
     greeting = await reader.readexactly(len(wire.GREETING))
     if greeting != wire.GREETING:
         raise InvalidValue("greeting", "API\\0", greeting)
-    frames = wire.FrameReader()
     messages: list[list[str]] = []
     while not messages:
         data = await reader.read(4096)
         if not data:
             raise ConnectionError("the client left during the handshake")
         messages = frames.feed(data)
+    if not messages[0]:
+        raise InvalidValue("client version offer", "'v<min>..<max>'", "an empty message")
     session.version = wire.negotiate(messages[0][0])
     session.send(session.version, now.astimezone(NEW_YORK).strftime("%Y%m%d %H:%M:%S %Z"))
     await session.writer.drain()

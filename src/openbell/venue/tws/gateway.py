@@ -306,11 +306,14 @@ class TwsGateway:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         session = Connection(writer)
+        frames = wire.FrameReader()
         try:
-            pending = await handshake(reader, session, self.now())
-            await self._converse(reader, session, pending)
+            pending = await handshake(reader, session, self.now(), frames)
+            await self._converse(reader, session, pending, frames)
         except (ConnectionError, asyncio.IncompleteReadError, InvalidValue) as exc:
             log.info("session ended: %s", exc)
+        except Exception:  # one client's bytes must never take the gateway down
+            log.exception("session ended on an error (client %s)", session.client_id)
         finally:
             if session.client_id is not None and self.sessions.get(session.client_id) is session:
                 del self.sessions[session.client_id]
@@ -320,9 +323,12 @@ class TwsGateway:
                 await writer.wait_closed()
 
     async def _converse(
-        self, reader: asyncio.StreamReader, session: Connection, pending: list[list[str]]
+        self,
+        reader: asyncio.StreamReader,
+        session: Connection,
+        pending: list[list[str]],
+        frames: wire.FrameReader,
     ) -> None:
-        frames = wire.FrameReader()
         while True:
             for message in pending:
                 if not self._handle(session, message):
@@ -356,7 +362,7 @@ class TwsGateway:
                 self.pump()
             handler(session, message)
         except InvalidValue as exc:
-            req_id = int(message[2]) if len(message) > 2 and message[2].isdigit() else -1
+            req_id = _request_id(message)
             session.send(*answers.error(req_id, 321, f"Error validating request: {exc}"))
         except Exception:  # one bad request must not end the session or the gateway
             log.exception("gateway failed on message %s from client %s", msg_id, session.client_id)
@@ -367,6 +373,10 @@ class TwsGateway:
 
     # --- answers --------------------------------------------------------------------------
     def _start_api(self, session: Connection, message: list[str]) -> bool:
+        if session.client_id is not None:
+            text = f"Error validating request: startApi again (client {session.client_id})"
+            session.send(*answers.error(-1, 321, text))
+            return True
         try:
             client_id = int(message[2])
         except (ValueError, IndexError):
@@ -506,3 +516,9 @@ class TwsGateway:
             return
         out = self.desk.cancel(session.client_id, order_id, self.now())
         self._deliver(out)
+
+
+def _request_id(message: list[str]) -> int:
+    """The request id a refused request carries in its third field, or -1."""
+    text = message[2] if len(message) > 2 else ""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 10 else -1

@@ -105,10 +105,11 @@ def last_price(bars: DayBars, at_ns: int) -> float | None:
     return float(bars.close[ended - 1]) if ended else None
 
 
-_BAR_SIZE = re.compile(r"^(\d+) (sec|secs|min|mins|hour|hours)$")
-_DURATION = re.compile(r"^(\d+) ([SDW])$")
+_BAR_SIZE = re.compile(r"^([1-9]\d{0,4}) (sec|secs|min|mins|hour|hours)$")
+_DURATION = re.compile(r"^([1-9]\d{0,7}) ([SDW])$")
 _UNIT_S = {"sec": 1, "secs": 1, "min": 60, "mins": 60, "hour": 3600, "hours": 3600}
 _DURATION_S = {"S": 1, "D": 86_400, "W": 7 * 86_400}
+_MAX_DURATION_S = 366 * 86_400
 
 
 def bar_size_seconds(text: str) -> int:
@@ -124,7 +125,10 @@ def duration_seconds(text: str) -> int:
     match = _DURATION.match(text.strip())
     if match is None:
         raise InvalidValue("duration", "'<n> S', '<n> D' or '<n> W'", text)
-    return int(match.group(1)) * _DURATION_S[match.group(2)]
+    seconds = int(match.group(1)) * _DURATION_S[match.group(2)]
+    if seconds > _MAX_DURATION_S:
+        raise InvalidValue("duration", "at most a year", text)
+    return seconds
 
 
 def historical_bars(

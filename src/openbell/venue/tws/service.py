@@ -240,6 +240,6 @@ class MarketService:
             stamp = datetime.strptime(raw[:17].replace("-", " "), "%Y%m%d %H:%M:%S")  # noqa: DTZ007
             zone_name = raw[17:].strip() or ("UTC" if raw[8:9] == "-" else "America/New_York")
             zone = UTC if zone_name in ("UTC", "GMT") else ZoneInfo(zone_name)
-        except (ValueError, ZoneInfoNotFoundError):
+        except (ValueError, ZoneInfoNotFoundError, OSError):  # OSError: a zone that is a path
             raise InvalidValue("historical end time", expected, text) from None
         return min(stamp.replace(tzinfo=zone), now)

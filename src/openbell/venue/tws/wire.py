@@ -17,7 +17,7 @@ SERVER_VERSION = 178
 MIN_CLIENT_VERSION = 157
 GREETING = b"API\x00"
 _LENGTH = struct.Struct(">I")
-_VERSIONS = re.compile(r"^v(\d+)\.\.(\d+)(?: .*)?$")
+_VERSIONS = re.compile(r"^v(\d{1,6})\.\.(\d{1,6})(?: .*)?$")
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 

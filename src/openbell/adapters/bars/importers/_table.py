@@ -48,6 +48,10 @@ class TableSpec:
         return f"{len(self.fields)} {sep}-separated fields ({','.join(self.fields)})"
 
 
+EARLIEST_S = -2_208_988_800  # 1900-01-01: stamps are epoch ns in int64, good to 2262
+LATEST_S = 7_258_118_400  # 2200-01-01
+
+
 @dataclass(frozen=True)
 class TextTable:
     """Rows of text cells, each row remembering its 1-based physical line in ``origin``."""
@@ -100,7 +104,17 @@ class TextTable:
         text = pd.Series(self.table.column(name).to_numpy(zero_copy_only=False), dtype=object)
         parsed = pd.to_datetime(text, format=fmt, errors="coerce")
         self._refuse_first(name, np.asarray(parsed.isna()), f"a time formatted as {fmt}")
-        return np.asarray(parsed.to_numpy().astype("datetime64[s]").astype(np.int64))
+        seconds = np.asarray(parsed.to_numpy().astype("datetime64[s]").astype(np.int64))
+        outside = (seconds < EARLIEST_S) | (seconds >= LATEST_S)
+        self._refuse_first(name, outside, "a time from 1900 to 2199")
+        return seconds
+
+    def epoch_ms(self, name: str) -> I64:
+        """Column ``name``: whole epoch milliseconds, from 1900 to 2199."""
+        ms = self.integers(name)
+        outside = (ms < EARLIEST_S * 1000) | (ms >= LATEST_S * 1000)
+        self._refuse_first(name, outside, "epoch milliseconds from 1900 to 2199")
+        return ms
 
     def _cast(self, name: str, to: pa.DataType, pattern: str, what: str) -> Any:
         # Cast first (fast); only when that fails, find the first offending cell by pattern.
@@ -132,6 +146,12 @@ def read_table(origin: str, data: bytes, spec: TableSpec) -> TextTable:
     rows = body.partition(b"\n")[2] if spec.has_header else body
     if not rows.strip():
         raise BadBarFile(origin, None, f"at least one row of {spec.describe()}", "no rows")
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:  # pyarrow could not even show such a row
+        line = body.count(b"\n", 0, exc.start) + 1
+        found = f"bytes that are not UTF-8 ({exc.reason})"
+        raise BadBarFile(origin, line, "UTF-8 text", found) from None
     invalid: list[tuple[int | None, int]] = []
 
     def on_invalid(row: Any) -> str:

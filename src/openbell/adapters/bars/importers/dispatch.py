@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import re
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
@@ -156,7 +157,7 @@ def _first_line(path: Path) -> str:
     try:
         with opener(path, "rb") as handle:
             line: bytes = handle.readline(4096)
-    except (OSError, EOFError):
+    except (OSError, EOFError, zlib.error):
         return ""
     return line.decode("utf-8", errors="replace").lstrip("\ufeff").rstrip("\r\n")
 
@@ -166,7 +167,7 @@ def _zip_format(path: Path) -> Format | Skip:
         with zipfile.ZipFile(path) as archive:
             names = [n for n in archive.namelist() if n.lower().endswith(".csv")]
             header = _member_line(archive, names[0]) if names else ""
-    except (zipfile.BadZipFile, OSError):
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error):
         return Skip("not a readable zip archive")
     if names and sp500_5yr.MEMBER.search(names[0]) and header == ",".join(sp500_5yr.SPEC.fields):
         return Format.SP500_5YR
@@ -216,7 +217,11 @@ def parse_file(path: Path, symbols: Collection[str] | None = None) -> ParsedFile
     kind = detect(path)
     if isinstance(kind, Skip):
         raise BadBarFile(str(path), None, "a supported bar file", kind.reason)
-    parsed = _PARSERS[kind](path, symbols)
+    try:
+        parsed = _PARSERS[kind](path, symbols)
+    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:  # a damaged archive
+        found = f"{type(exc).__name__}: {exc}"
+        raise BadBarFile(str(path), None, "a readable archive", found) from None
     if symbols is None:
         return parsed
     wanted = set(symbols)

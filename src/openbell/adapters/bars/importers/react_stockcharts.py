@@ -58,7 +58,7 @@ def read_react_stockcharts(path: Path, symbol: str | None = None) -> ParsedFile:
     """Parse a react-stockcharts TSV into raw one-minute symbol-days, start-stamped (see module)."""
     ticker = symbol or react_stockcharts_symbol(path)
     table = read_table(str(path), file_bytes(path), _SPEC)
-    rows = ohlcv_rows(table, _PRICES, table.integers("date") * 1_000_000)
+    rows = ohlcv_rows(table, _PRICES, table.epoch_ms("date") * 1_000_000)
     check_aligned(rows, _MINUTE_NS, "a stamp on a whole minute")
     check_rows(rows, show_utc)
     opening = new_york_wall_ns(rows.stamp_ns) % NS_PER_DAY == _OPEN_NS
