@@ -17,6 +17,7 @@ from openbell.venue import (
     Fill,
     FixedBps,
     FixedCommission,
+    Liquidity,
     MatchingEngine,
     Tif,
     VenueConfig,
@@ -216,3 +217,106 @@ def test_every_day_order_has_ended_by_the_end_of_extended_hours(
 ) -> None:
     venue, _ = _run(scenario)
     assert all(state.order.tif is Tif.GTC for state in venue.open_orders())
+
+
+# --- sessions: when and at what price a fill may happen --------------------------------------
+
+OPEN = ny("09:30")
+PRE_MARKET = ny("04:00")
+POST_MARKET = ny(CLOSE) + timedelta(hours=4)  # 13:40: four hours after this early close
+BAR = timedelta(minutes=1)
+SESSION_RULES = settings(FAST, derandomize=True, database=None)
+
+
+@dataclass(frozen=True)
+class Bar:
+    start: datetime
+    open: float
+    high: float
+    low: float
+
+
+def traded_bars(rows: list[Row]) -> list[Bar]:
+    """The bars with volume, the only ones that can fill anything."""
+    return [Bar(ny(r[0]), r[1], r[2], r[3]) for r in rows if r[5] > 0]
+
+
+def window(order: VenueOrder) -> tuple[datetime, datetime]:
+    """When ``order`` may trade: extended hours only for LMT, STP and STP LMT with
+    ``outside_rth`` that are neither OPG nor IOC (IB ignores the flag on the others)."""
+    ignored = order.order_type is VenueOrderType.MKT or order.tif in (Tif.OPG, Tif.IOC)
+    if order.outside_rth and not ignored:
+        return PRE_MARKET, POST_MARKET
+    return OPEN, ny(CLOSE)
+
+
+def sent_at(scenario: Scenario) -> dict[int, datetime]:
+    return {s.order.order_id: s.at for s in scenario.steps if s.order is not None}
+
+
+@SESSION_RULES
+@given(SCENARIOS)
+def test_no_fill_happens_outside_its_orders_session_or_before_its_price_traded(
+    scenario: Scenario,
+) -> None:
+    _, events = _run(scenario)
+    orders, sent = scenario.orders, sent_at(scenario)
+    fills = [e for e in events if isinstance(e, Fill)]
+    first_fills = {f.order_id: f for f in reversed(fills)}
+    for fill in fills:
+        order = orders[fill.order_id]
+        bars = traded_bars(scenario.rows[order.symbol])
+        # Stamped at the start (decided by the open) or the end of a traded bar of its symbol,
+        # never before the order was sent.
+        assert any(fill.time in (b.start, b.start + BAR) for b in bars)
+        assert fill.time >= sent[order.order_id]
+        if order.tif is Tif.OPG:  # MOO and LOO fill only in the opening auction, at its print
+            auction = next(b for b in bars if OPEN <= b.start < ny(CLOSE))
+            assert (fill.time, fill.price) == (auction.start, auction.open)
+            continue
+        start, end = window(order)
+        assert start <= fill.time <= end
+        if order.tif is Tif.IOC:  # the bar starting within one bar length of arrival, or none
+            assert fill.time < sent[order.order_id] + 2 * BAR
+        if order.order_type.is_stop:
+            assert order.stop_price is not None
+            stop, sell = order.stop_price, order.action is SELL
+            # some bar of its session, sent no later than it started, reached the stop first
+            touched = [
+                b
+                for b in bars
+                if max(start, sent[order.order_id]) <= b.start <= fill.time
+                and b.start < end
+                and (b.low <= stop if sell else b.high >= stop)
+            ]
+            assert touched, "a stop filled before any bar of its session reached its stop"
+            if order.order_type is VenueOrderType.STP and first_fills[order.order_id] is fill:
+                # triggered at the stop, or through a gap at the worse open, plus slippage
+                assert fill.price <= stop if sell else fill.price >= stop
+
+
+@SESSION_RULES
+@given(SCENARIOS)
+def test_a_market_order_sent_before_the_open_first_fills_at_the_opening_print(
+    scenario: Scenario,
+) -> None:
+    _, events = _run(scenario)
+    orders, sent = scenario.orders, sent_at(scenario)
+    first_fills = {e.order_id: e for e in reversed(events) if isinstance(e, Fill)}
+    for order_id, fill in first_fills.items():
+        order = orders[order_id]
+        early_market = (
+            order.order_type is VenueOrderType.MKT
+            and order.tif in (Tif.DAY, Tif.GTC)
+            and order.parent_id is None
+            and order.transmit
+            and sent[order_id] < OPEN
+        )
+        if early_market:
+            bars = traded_bars(scenario.rows[order.symbol])
+            auction = next(b for b in bars if OPEN <= b.start < ny(CLOSE))
+            assert (fill.time, fill.price, fill.liquidity) == (
+                auction.start,
+                auction.open,
+                Liquidity.AUCTION,
+            )

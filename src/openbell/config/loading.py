@@ -112,11 +112,18 @@ def _read_layer(
                 (
                     f"{name} ({where})",
                     "JSON for a list or table, e.g. '[\"SKYX\"]'",
-                    repr(names[name]),
+                    "[secret]" if _holds_secret(name) else repr(names[name]),
                 )
                 for name in bad or sorted(names)
             ]
         ) from None
+
+
+def _holds_secret(env_name: str) -> bool:
+    """Whether the variable sets a secret, or a section that holds one (never shown)."""
+    key = env_name[len(ENV_PREFIX) :].lower().replace("__", ".")
+    roots = [root.rstrip(".") for root in _SECRET_ROOTS]
+    return any(key.startswith(root) or root.startswith(key + ".") for root in roots)
 
 
 def _decodes(name: str, value: str) -> bool:
@@ -163,8 +170,13 @@ def _read_dotenv_names(dotenv_file: Path | None) -> dict[str, str]:
     from dotenv import dotenv_values  # noqa: PLC0415 - only needed when a .env exists
 
     _warn_if_shared(dotenv_file)
-
-    values = dotenv_values(dotenv_file)
+    try:
+        values = dotenv_values(dotenv_file)
+    except UnicodeDecodeError as exc:
+        line = dotenv_file.read_bytes().count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            [(f"{dotenv_file} line {line}", "UTF-8 text", "bytes that are not UTF-8")]
+        ) from None
     return {k: v or "" for k, v in values.items() if k.upper().startswith(ENV_PREFIX)}
 
 

@@ -49,8 +49,11 @@ class Anchor(StrEnum):
 
 
 _GRAMMAR = "'<open|close> [+|- <n>h|m|s ...]', e.g. 'open - 60m' or 'close - 1h30m'"
-_WHOLE = re.compile(r"^\s*(open|close)\s*(?:([+-])\s*((?:\d+\s*[hms]\s*)+))?$", re.IGNORECASE)
-_PART = re.compile(r"(\d+)\s*([hms])", re.IGNORECASE)
+# ASCII only: with IGNORECASE alone, Unicode folding reads the long s (U+017F) as an 's'.
+_WHOLE = re.compile(
+    r"^\s*(open|close)\s*(?:([+-])\s*((?:\d{1,9}\s*[hms]\s*)+))?$", re.IGNORECASE | re.ASCII
+)
+_PART = re.compile(r"(\d+)\s*([hms])", re.IGNORECASE | re.ASCII)
 _UNIT_SECONDS = {"h": 3600, "m": 60, "s": 1}
 _MAX_OFFSET = timedelta(hours=24)
 
@@ -78,6 +81,8 @@ class RelativeTime:
         seconds = 0
         for number, unit in _PART.findall(amount or ""):
             seconds += int(number) * _UNIT_SECONDS[unit.lower()]
+        if seconds > _MAX_OFFSET.total_seconds():
+            raise InvalidValue("relative time offset", "at most 24h either way", text)
         offset = timedelta(seconds=-seconds if sign == "-" else seconds)
         return cls(Anchor(anchor.lower()), offset)
 
