@@ -110,6 +110,8 @@ class DayResult:
     violations: dict[str, list[str]] = field(default_factory=dict)
     kill_recoveries: list[float] = field(default_factory=list)
     reconnects: list[float] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    """Kills and locks not injected, with why (their bot was not running, the day ended)."""
     wall_s: float = 0.0
 
 
@@ -283,6 +285,7 @@ def run_day(
     if code != 0 and "run-exit" not in result.violations:
         result.violations["run-exit"] = [f"exit code {code} (see {workdir / 'run.out'})"]
     result.kill_recoveries = injector.recoveries
+    result.skipped = injector.missed
     result.violations |= check_day(workdir, day)
     result.reconnects = reconnect_times(workdir / "ledger.sqlite", speed)
     return result
@@ -392,6 +395,8 @@ def report(results: list[DayResult], seed: int, speed: float) -> dict[str, objec
             f"{label:<24}{len(values):>8}{percentile(values, 0.5):>8}{percentile(values, 0.99):>8}"
         )
     for r in results:
+        for fault in r.skipped:
+            print(f"  {r.day} not injected: {fault}")
         for name, problems in r.violations.items():
             for problem in problems:
                 print(f"  {r.day} {name}: {problem}")
