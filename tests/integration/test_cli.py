@@ -170,7 +170,7 @@ def test_version_is_the_installed_package_version(env: dict[str, str], tmp_path:
     ("args", "expected"),
     [
         (["--fault", "meltdown@09:45"], "a kind among drop"),
-        (["--fault", "drop at ten"], "KIND@HH:MM"),
+        (["--fault", "drop at ten"], "KIND@[YYYY-MM-DDT]HH:MM"),
         (["--fault", "drop@25:00"], "a valid time"),
         (["--day", "2016-04-16"], "2016-04-16"),  # a Saturday: no session
         (["--day", "15/04/2016"], "YYYY-MM-DD"),
