@@ -88,6 +88,21 @@ path = "ledger.sqlite"
 [logging]
 directory = "logs"
 
+# Trade every day: the default tiers skip a day whose best pick scores under 0.7, and a
+# day without positions proves little. The lowest tier takes any pick, at +1.2 %.
+[[strategy.target_tiers]]
+min_confidence = 0.8
+target_pct = 2.6
+inclusive = false
+
+[[strategy.target_tiers]]
+min_confidence = 0.7
+target_pct = 1.8
+
+[[strategy.target_tiers]]
+min_confidence = 0.0
+target_pct = 1.2
+
 [sim]
 warmup_s = 3
 holdings = {holdings}

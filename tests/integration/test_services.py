@@ -27,7 +27,7 @@ from openbell.domain.errors import BrokerUnavailable, MarketDataUnavailable
 from openbell.domain.orders import Fill, OrderIntent
 from openbell.domain.values import Money, OrderRef, Price, Quantity, Symbol
 from openbell.services.entries import send_entries
-from openbell.services.exits import MAX_PROTECT_ATTEMPTS, ExitManager
+from openbell.services.exits import MAX_PROTECT_ATTEMPTS, REPLACE_AFTER, ExitManager
 from openbell.services.morning import plan_the_morning
 from openbell.services.trading import DayTrader, TradingRules
 from openbell.strategy.exits import TargetTier
@@ -509,3 +509,56 @@ def test_the_scorer_is_not_asked_again_when_the_plan_must_wait(
     trader.step(at, session)
     assert scorer.calls == 1
     assert [p.symbol for p in ledger.positions_of_day(DAY)] == [Symbol("WULF")]
+
+
+def test_a_fill_reported_after_its_cancel_never_sells_the_shares_twice(
+    ledger: SqliteLedger, clock: ManualClock
+) -> None:
+    """The chaos harness found it (seed 9, a fill-after-cancel fault): the stop filled, IB
+    cancelled the target (OCA) and held the fill's news; the manager cancelled the stop, got
+    Cancelled, and sent a new pair at once. The fill came next and closed the position, and
+    the new stop then sold the same shares again. A new pair now waits REPLACE_AFTER."""
+    broker = FakeBroker()
+    manager = ExitManager(ledger, broker, clock=clock)
+    pid = entered(ledger, broker, manager)
+    target, stop = broker.placed[1:]
+    clock.advance(timedelta(minutes=40))
+    broker.queued = [OrderUpdate(target.order_ref, OrderStatus.CANCELLED, OPEN, "OCA")]
+    manager.apply(broker.events(), DAY)
+    assert broker.cancelled == [stop.order_ref]  # one side gone: the other is cancelled
+    broker.queued = [OrderUpdate(stop.order_ref, OrderStatus.CANCELLED, OPEN)]  # IB says so
+    manager.apply(broker.events(), DAY)
+    manager.protect(ledger.position(pid))
+    assert len(broker.placed) == 3  # no new pair yet: the stop's fill may still come
+    clock.advance(REPLACE_AFTER / 2)
+    broker.queued = [fill(stop.order_ref, "WULF", Side.SELL, 2358, "9.91")]  # and it does
+    manager.apply(broker.events(), DAY)
+    position = ledger.position(pid)
+    assert (position.state, position.exit_reason) == (PositionState.CLOSED, ExitReason.STOP)
+    clock.advance(REPLACE_AFTER)
+    manager.protect(position)
+    assert len(broker.placed) == 3  # closed: nothing is ever sent again
+
+
+def test_a_pair_that_ended_unfilled_is_replaced_after_the_wait(
+    ledger: SqliteLedger, clock: ManualClock
+) -> None:
+    broker = FakeBroker()
+    manager = ExitManager(ledger, broker, clock=clock)
+    pid = entered(ledger, broker, manager)
+    target, stop = broker.placed[1:]
+    clock.advance(timedelta(minutes=40))
+    broker.queued = [
+        OrderUpdate(target.order_ref, OrderStatus.CANCELLED, OPEN, "10349"),
+        OrderUpdate(stop.order_ref, OrderStatus.CANCELLED, OPEN, "10349"),
+    ]
+    manager.apply(broker.events(), DAY)
+    assert len(broker.placed) == 3
+    clock.advance(REPLACE_AFTER - timedelta(seconds=1))
+    manager.protect(ledger.position(pid))
+    assert len(broker.placed) == 3
+    clock.advance(timedelta(seconds=1))
+    manager.protect(ledger.position(pid))
+    new_target, new_stop = broker.placed[3:]
+    assert (new_target.role, new_stop.role) == (OrderRole.TARGET, OrderRole.STOP)
+    assert new_target.quantity == new_stop.quantity == Quantity(2358)

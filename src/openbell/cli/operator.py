@@ -252,7 +252,7 @@ def _serve_here(desk: _Desk, request: OperatorRequest, serving: Serving) -> Oper
         managed = broker.ib.managedAccounts()
         check_connected_accounts(broker_settings.mode, broker.connection.account, managed)
         resting = settings.strategy.exit_mode != "monitored"
-        manager = ExitManager(ledger, broker, resting_exits=resting)
+        manager = ExitManager(ledger, broker, resting_exits=resting, clock=desk.clock)
         paced = dataclasses.replace(serving, tick_s=settings.runtime.tick_s)
         return serve_request(ledger, broker, manager, request, paced)
     except (OpenbellError, KeyboardInterrupt) as exc:

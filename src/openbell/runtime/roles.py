@@ -130,7 +130,7 @@ def build_exit_desk(
     settings: Settings, ledger: Ledger, broker: IbBroker, clock: Clock, calendar: Calendar
 ) -> ExitDesk:
     monitored = settings.strategy.exit_mode == "monitored"
-    manager = ExitManager(ledger, broker, resting_exits=not monitored)
+    manager = ExitManager(ledger, broker, resting_exits=not monitored, clock=clock)
     watch = None
     if monitored:
         from openbell.adapters.ib.prices import IbPrices  # noqa: PLC0415 - see build_bot

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from datetime import date
+from datetime import date, timedelta
 
 from openbell.domain.broker import BrokerEvent, OrderUpdate
 from openbell.domain.enums import ExitReason, OrderRole, OrderStatus, PositionState
@@ -18,7 +18,7 @@ from openbell.domain.orders import Fill, OrderIntent
 from openbell.domain.positions import Position
 from openbell.domain.records import OrderRecord
 from openbell.domain.values import OrderRef
-from openbell.ports import Broker, Ledger
+from openbell.ports import Broker, Clock, Ledger
 from openbell.services.sending import record_then_send, take_over_orders
 from openbell.strategy.exits import exit_prices
 from openbell.strategy.management import exit_orders, flatten_order
@@ -30,17 +30,31 @@ EXIT_OWNER = "exit-manager"
 MAX_PROTECT_ATTEMPTS = 10
 """Brackets per position before the exit manager stops replacing them (a broker that keeps
 cancelling them must not make it loop)."""
+REPLACE_AFTER = timedelta(seconds=15)
+"""How long after a target/stop pair ended unfilled a new one may be sent: IB can report an
+order's fill after its cancel (IBKR.md §2, items 6 and 7), and a new pair sent meanwhile
+would sell the same shares twice."""
 
 
 class ExitManager:
     """Applies broker events to the ledger and keeps every held share protected."""
 
-    def __init__(self, ledger: Ledger, broker: Broker, *, resting_exits: bool = True) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        broker: Broker,
+        *,
+        resting_exits: bool = True,
+        clock: Clock | None = None,
+        replace_after: timedelta = REPLACE_AFTER,
+    ) -> None:
         """``resting_exits`` False is the monitored mode: :meth:`protect` only records the
         target and stop prices, and a tape watch sends the exit when a price crosses one."""
         self._ledger = ledger
         self._broker = broker
         self._resting = resting_exits
+        self._clock = clock
+        self._replace_after = replace_after
         self._cancel_requested: set[str] = set()
         self._roles: dict[OrderRef, OrderRole] = {}  # an order's role never changes
         self._flattening: set[int] = set()  # positions whose flatten has begun
@@ -157,6 +171,8 @@ class ExitManager:
                 self._cancel(live_exits)
             return
         attempt = sum(1 for o in orders if o.role is OrderRole.TARGET)
+        if attempt and self._mourning(orders):
+            return
         if attempt >= MAX_PROTECT_ATTEMPTS:
             self._unprotected(
                 position,
@@ -169,6 +185,15 @@ class ExitManager:
             pair = exit_orders(priced, attempt)
             for intent in (pair.target, pair.stop):
                 self.send(pid, intent)
+
+    def _mourning(self, orders: Sequence[OrderRecord]) -> bool:
+        """Whether the last exit order ended less than ``replace_after`` ago: its fill may
+        still come (after its cancel), so no new pair is sent yet. Without a clock (the
+        backtest's in-process broker, which never reorders), never."""
+        if self._clock is None:
+            return False
+        ended = max(o.updated_at for o in orders if o.role.is_exit)
+        return self._clock.now() - ended < self._replace_after
 
     def _set_exit_prices(self, position: Position) -> Position | None:
         entry, target_pct, stop_pct = (

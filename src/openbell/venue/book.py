@@ -29,7 +29,7 @@ from openbell.venue.orders import (
     next_status,
 )
 from openbell.venue.planning import Plan, Step, desired_status, next_plan
-from openbell.venue.slippage import FillKind, SlippageModel
+from openbell.venue.slippage import PRICE_DECIMALS, FillKind, SlippageModel
 from openbell.venue.state import Account, Working
 from openbell.venue.triggers import Hit
 
@@ -190,7 +190,11 @@ class OrderBook:
             self.refresh_status(w, events)
             self.replan(w)
             return
-        price = self.rules.slippage.fill_price(w.order.action, hit.price, hit.kind)
+        # Every execution on IB's 0.0001 grid, as the ledger books it: a synthetic bar's
+        # open is not on it, and a finer price would leave the P&L a rounding cent apart.
+        price = round(
+            self.rules.slippage.fill_price(w.order.action, hit.price, hit.kind), PRICE_DECIMALS
+        )
         commission = self._commission(w, shares, price)
         w.filled += shares
         w.fill_value += shares * price
