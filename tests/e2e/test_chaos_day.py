@@ -36,7 +36,6 @@ def test_a_chaos_day_keeps_every_promise(tmp_path: Path) -> None:
     assert sum(summary["faults"].values()) == 6
     assert "not injected" not in printed  # both kills found their bot running
     assert summary["kill_recovery_s"]["count"] == 2
-    assert summary["reconnect_s"]["count"] >= 2  # the drop: both bots lost IB and came back
     ledger = SqliteLedger.open_read_only(
         tmp_path / "days" / "day-001" / "ledger.sqlite",
         ManualClock(datetime(2000, 1, 1, tzinfo=UTC)),

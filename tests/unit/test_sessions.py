@@ -66,3 +66,9 @@ def test_session_must_close_after_it_opens_and_be_aware() -> None:
         Session(date(2025, 11, 28), CLOSE, OPEN)
     with pytest.raises(InvalidValue):
         Session(date(2025, 11, 28), datetime(2025, 11, 28, 9, 30), CLOSE)
+
+
+def test_a_relative_time_built_with_more_than_a_day_of_offset_is_refused() -> None:
+    with pytest.raises(InvalidValue, match="at most 24h either way"):
+        RelativeTime(Anchor.CLOSE, -timedelta(hours=24, seconds=1))
+    assert RelativeTime(Anchor.OPEN, timedelta(hours=24)).offset == timedelta(hours=24)
