@@ -279,8 +279,9 @@ def _create_private(path: Path) -> None:
 def connect_read_only(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
     """Open the existing ledger at ``path`` for reading only: SQLite refuses every write.
 
-    Nothing is created, migrated or switched: a missing file, another database or a schema
-    this openbell does not read is refused with what was expected and what was found.
+    Nothing is migrated or switched, and no data is written; like any WAL reader, SQLite may
+    create the ``-wal`` and ``-shm`` files beside the ledger. A missing file, another database
+    or a schema this openbell does not read is refused with what was expected and found.
     """
     if not path.is_file():
         raise LedgerUnavailable(
