@@ -562,3 +562,50 @@ def test_a_pair_that_ended_unfilled_is_replaced_after_the_wait(
     new_target, new_stop = broker.placed[3:]
     assert (new_target.role, new_stop.role) == (OrderRole.TARGET, OrderRole.STOP)
     assert new_target.quantity == new_stop.quantity == Quantity(2358)
+
+
+def test_the_flatten_waits_for_a_fill_that_may_follow_the_cancel(
+    ledger: SqliteLedger, clock: ManualClock
+) -> None:
+    """The same race at the flatten: the bracket is cancelled, IB says Cancelled, and the
+    stop's fill comes after. The market sell waits REPLACE_AFTER, so it is never sent."""
+    broker = FakeBroker()
+    manager = ExitManager(ledger, broker, clock=clock)
+    pid = entered(ledger, broker, manager)
+    target, stop = broker.placed[1:]
+    clock.advance(timedelta(hours=6))
+    assert not manager.flatten()
+    broker.queued = [
+        OrderUpdate(target.order_ref, OrderStatus.CANCELLED, OPEN),
+        OrderUpdate(stop.order_ref, OrderStatus.CANCELLED, OPEN),
+    ]
+    manager.apply(broker.events(), DAY)
+    assert not manager.flatten()
+    assert len(broker.placed) == 3  # no market sell yet
+    broker.queued = [fill(stop.order_ref, "WULF", Side.SELL, 2358, "9.91")]
+    manager.apply(broker.events(), DAY)
+    clock.advance(REPLACE_AFTER)
+    assert manager.flatten()  # the late fill sold everything: nothing left to flatten
+    assert len(broker.placed) == 3
+    assert ledger.position(pid).exit_reason is ExitReason.STOP
+
+
+def test_without_a_late_fill_the_flatten_sells_after_the_wait(
+    ledger: SqliteLedger, clock: ManualClock
+) -> None:
+    broker = FakeBroker()
+    manager = ExitManager(ledger, broker, clock=clock)
+    pid = entered(ledger, broker, manager)
+    target, stop = broker.placed[1:]
+    clock.advance(timedelta(hours=6))
+    manager.flatten()
+    broker.queued = [
+        OrderUpdate(target.order_ref, OrderStatus.CANCELLED, OPEN),
+        OrderUpdate(stop.order_ref, OrderStatus.CANCELLED, OPEN),
+    ]
+    manager.apply(broker.events(), DAY)
+    clock.advance(REPLACE_AFTER)
+    assert not manager.flatten()
+    flat = broker.placed[-1]
+    assert (flat.role, flat.quantity) == (OrderRole.FLATTEN, Quantity(2358))
+    assert ledger.position(pid).state is PositionState.EXITING

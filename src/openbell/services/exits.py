@@ -188,12 +188,12 @@ class ExitManager:
 
     def _mourning(self, orders: Sequence[OrderRecord]) -> bool:
         """Whether the last exit order ended less than ``replace_after`` ago: its fill may
-        still come (after its cancel), so no new pair is sent yet. Without a clock (the
+        still come (after its cancel), so no new exit is sent yet. Without a clock (the
         backtest's in-process broker, which never reorders), never."""
-        if self._clock is None:
+        ended = [o.updated_at for o in orders if o.role.is_exit and o.status.is_terminal]
+        if self._clock is None or not ended:
             return False
-        ended = max(o.updated_at for o in orders if o.role.is_exit)
-        return self._clock.now() - ended < self._replace_after
+        return self._clock.now() - max(ended) < self._replace_after
 
     def _set_exit_prices(self, position: Position) -> Position | None:
         entry, target_pct, stop_pct = (
@@ -225,7 +225,8 @@ class ExitManager:
         all); True once none of them holds anything.
 
         Working targets and stops are cancelled first; the market sell goes out only once
-        they are gone, so the two can never both fill.
+        they are gone, and ``replace_after`` later (a fill may follow its cancel), so the two
+        can never both fill.
         """
         done = True
         for position in self._ledger.active_positions():
@@ -250,7 +251,7 @@ class ExitManager:
         others = [o for o in live if o.role is not OrderRole.FLATTEN]
         if others:
             self._cancel(others)
-        elif not live:
+        elif not live and not self._mourning(self._ledger.orders(pid)):
             self._send_flatten(position)
 
     def _send_flatten(self, position: Position) -> None:
