@@ -68,6 +68,8 @@ GATEWAY_FAULTS = (
 )
 KILLS = ("kill-day-trader", "kill-exit-manager")
 LEDGER_LOCK = "ledger-lock"
+KILL_WINDOW = timedelta(minutes=30)
+"""A kill whose bot is not running at its moment is tried again for this long (sim time)."""
 _NO_CLOCK = ManualClock(datetime(2000, 1, 1, tzinfo=UTC))
 """The harness only reads: its ledger connections never stamp a write."""
 INVARIANTS = ("run-exit", "unique-orders", "fills-once", "owned-only", "flat", "pnl")
@@ -233,6 +235,9 @@ class Injector(threading.Thread):
             name = fault.kind.removeprefix("kill-")
             beat = beats.get(name)
             if beat is None or beat.status != "running":
+                if now < fault.at + KILL_WINDOW:  # starting, or busy: try again shortly
+                    self._due.insert(0, fault)
+                    return
                 self.missed.append(f"{fault.kind}@{fault.at:%H:%M:%S} ({name} not running)")
                 continue
             try:
