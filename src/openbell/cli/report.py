@@ -28,6 +28,7 @@ from openbell.domain.errors import InvalidValue, RefusedInput
 from openbell.domain.values import Symbol
 from openbell.ports import Calendar, Clock
 from openbell.reports import health, history, pnl, sections, targets
+from openbell.reports.common import trading_days
 from openbell.reports.sections import Section
 from openbell.runtime import compose
 from openbell.runtime.scanning import bars_data
@@ -46,12 +47,7 @@ def _days(calendar: Calendar, day: date | None, start: date | None, end: date | 
         raise RefusedInput("expected --day D, or both --from and --to")
     if end < start:
         raise RefusedInput(f"expected --to on or after --from ({start}), found {end}")
-    days, current = [], start
-    while current <= end:
-        if calendar.is_trading_day(current):
-            days.append(current)
-        current = date.fromordinal(current.toordinal() + 1)
-    return days
+    return trading_days(calendar, start, end)
 
 
 def _range(
@@ -224,12 +220,7 @@ def _target_charts(folder: Path, day: date, found: sections.TargetTables, bars: 
     images = folder / "charts"
     images.mkdir(parents=True, exist_ok=True)
     distance = charts.target_distance_chart(found.rows, images / f"targets-{day}.png")
-    trades = []
-    for position in found.entered:
-        day_bars = bars.day(position.symbol.value, day)
-        if day_bars is not None:
-            name = f"{day}-{position.symbol}-{position.position_id}.png"
-            trades.append(charts.trade_chart(position, day_bars, images / name))
+    trades = charts.trade_charts(found.entered, bars, day, images, prefix=f"{day}-")
     return charts.html_page(
         folder / f"targets-{day}.html",
         f"Profit targets of {day}",

@@ -28,6 +28,7 @@ from matplotlib.figure import Figure
 
 from openbell.backtest.metrics import Trade
 from openbell.bars.frame import DayBars
+from openbell.bars.source import BarSource
 from openbell.domain.errors import InvalidValue
 from openbell.domain.positions import Position
 from openbell.domain.sessions import NEW_YORK
@@ -187,6 +188,20 @@ def trade_chart(trade: Trade | Position | TradeMarks, bars: DayBars, path: Path)
 
 
 _TARGET_COLORS = {"hit": "#2e8b57", "touched": "#e67e22", "missed": "#1f5fa8"}
+
+
+def trade_charts(
+    positions: Sequence[Position], bars: BarSource, day: date, folder: Path, prefix: str = ""
+) -> list[Path]:
+    """One :func:`trade_chart` per position whose symbol has bars on ``day``, written to
+    ``folder`` as ``<prefix><SYMBOL>-<position id>.png``."""
+    drawn = []
+    for position in positions:
+        day_bars = bars.day(position.symbol.value, day)
+        if day_bars is not None:
+            name = f"{prefix}{position.symbol}-{position.position_id}.png"
+            drawn.append(trade_chart(position, day_bars, folder / name))
+    return drawn
 
 
 def _reach(row: TargetRow) -> str:

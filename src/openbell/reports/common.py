@@ -4,12 +4,12 @@ the event log read page by page."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from openbell.domain.records import LedgerEvent
 from openbell.domain.sessions import NEW_YORK
-from openbell.ports import Ledger
+from openbell.ports import Calendar, Ledger
 
 _CENT = Decimal("0.01")
 _PRICE = Decimal("0.0001")
@@ -42,3 +42,13 @@ def iter_events(ledger: Ledger) -> Iterator[LedgerEvent]:
     while page := ledger.events(after_id=after, limit=_PAGE):
         yield from page
         after = page[-1].event_id
+
+
+def trading_days(calendar: Calendar, first: date, last: date) -> list[date]:
+    """The trading days from ``first`` to ``last``, both included, in order."""
+    days, current = [], first
+    while current <= last:
+        if calendar.is_trading_day(current):
+            days.append(current)
+        current += timedelta(days=1)
+    return days

@@ -45,6 +45,7 @@ from openbell.ports import Calendar, Clock
 from openbell.reports import history
 from openbell.reports.approvals import COLUMNS as APPROVAL_COLUMNS
 from openbell.reports.approvals import approval_rows
+from openbell.reports.common import trading_days
 from openbell.reports.positions import SUMMARY_COLUMNS, position_row
 from openbell.reports.today import (
     CLOSED_COLUMNS,
@@ -434,7 +435,7 @@ def reports(
         raise RefusedInput(f"to: expected on or after {first}, found {last}")
     if (last - first).days > 366:
         raise RefusedInput(f"expected a range of at most a year, found {first} to {last}")
-    days = [d for d in _dates(first, last) if web.board.calendar.is_trading_day(d)]
+    days = trading_days(web.board.calendar, first, last)
     with web.reading() as ledger:
         shown = report_page(report, ledger, web.board.calendar, web.board.bars, days)
     return web.page(
@@ -523,10 +524,3 @@ def _presence_text(presence: Presence, pid: int | None) -> str:
         "The exit-manager is not running: the request waits for it. To flatten now, run "
         "`openbell liquidate --managed` in a terminal (it connects as the exit-manager)."
     )
-
-
-def _dates(first: date, last: date) -> Iterator[date]:
-    current = first
-    while current <= last:
-        yield current
-        current += timedelta(days=1)

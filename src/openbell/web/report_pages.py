@@ -71,12 +71,7 @@ def _targets(
     drawn = []
     if found.rows:
         drawn.append(charts.target_distance_chart(found.rows, folder / "targets.png"))
-    for position in found.entered:
-        day_bars = bars.day(position.symbol.value, day)
-        if day_bars is not None:
-            name = f"{position.symbol}-{position.position_id}.png"
-            drawn.append(charts.trade_chart(position, day_bars, folder / name))
-    return drawn
+    return drawn + charts.trade_charts(found.entered, bars, day, folder)
 
 
 def _data_uri(image: Path) -> str:
