@@ -52,7 +52,7 @@ from openbell.adapters.calendar import ExchangeCalendar
 from openbell.adapters.clock import ManualClock
 from openbell.adapters.sqlite.ledger import SqliteLedger
 from openbell.domain.sessions import NEW_YORK
-from openbell.venue.tws.journal import read_journal
+from openbell.venue.tws.journal import executions_pnl, read_journal
 
 FIRST_DAY, LAST_DAY = date(2016, 3, 1), date(2016, 5, 13)  # the demo data, with 20 days before
 HOLDINGS = ("SKYX:182@1.20", "AMZN:35@690.00")
@@ -314,15 +314,6 @@ def run_day(
 # --------------------------------------------------------------------------- the checks
 
 
-def pnl_of(executions: list[dict[str, object]]) -> Decimal:
-    total = Decimal(0)
-    for e in executions:
-        value = Decimal(str(e["price"])) * Decimal(str(e["shares"]))
-        total += -value if e["side"] == "BOT" else value
-        total -= Decimal(str(e["commission"]))
-    return total.quantize(Decimal("0.01"))
-
-
 def check_day(workdir: Path, day: date) -> dict[str, list[str]]:
     """Each invariant's violations (empty lists are left out)."""
     journal_file = workdir / "logs" / "gateway-journal.jsonl"
@@ -354,8 +345,8 @@ def check_day(workdir: Path, day: date) -> dict[str, list[str]]:
             if not p.state.is_terminal
         ]
         ledger_pnl = sum((p.realized_pnl.amount for p in positions), Decimal(0))
-        if ledger_pnl.quantize(Decimal("0.01")) != pnl_of(executions):
-            found["pnl"].append(f"ledger {ledger_pnl:.2f}, gateway {pnl_of(executions)}")
+        if ledger_pnl.quantize(Decimal("0.01")) != executions_pnl(executions):
+            found["pnl"].append(f"ledger {ledger_pnl:.2f}, gateway {executions_pnl(executions)}")
     finally:
         ledger.close()
     held: dict[str, Decimal] = defaultdict(Decimal)

@@ -23,7 +23,7 @@ from pathlib import Path
 from openbell.adapters.clock import ManualClock
 from openbell.adapters.sqlite.ledger import SqliteLedger
 from openbell.domain.positions import Position
-from openbell.venue.tws.journal import read_journal
+from openbell.venue.tws.journal import executions_pnl, read_journal
 
 FAST_RUNTIME = """
 [runtime]
@@ -170,14 +170,7 @@ def net_shares(executions: list[dict[str, object]]) -> dict[str, float]:
     return dict(net)
 
 
-def pnl_of(executions: list[dict[str, object]]) -> Decimal:
-    """Cash in minus cash out minus commissions, to the cent, from the gateway's executions."""
-    total = Decimal(0)
-    for e in executions:
-        value = Decimal(str(e["price"])) * Decimal(str(e["shares"]))
-        total += -value if e["side"] == "BOT" else value
-        total -= Decimal(str(e["commission"]))
-    return total.quantize(Decimal("0.01"))
+pnl_of = executions_pnl
 
 
 def duplicated(values: list[str]) -> list[str]:

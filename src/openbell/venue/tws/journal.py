@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import TextIO
 
@@ -80,3 +81,14 @@ def read_journal(path: Path) -> list[dict[str, object]]:
         except json.JSONDecodeError:
             continue
     return records
+
+
+def executions_pnl(executions: list[dict[str, object]]) -> Decimal:
+    """Cash in minus cash out minus commissions, to the cent, of journal ``execution``
+    records: the gateway's own P&L, the ground truth a ledger's is checked against."""
+    total = Decimal(0)
+    for e in executions:
+        value = Decimal(str(e["price"])) * Decimal(str(e["shares"]))
+        total += -value if e["side"] == "BOT" else value
+        total -= Decimal(str(e["commission"]))
+    return total.quantize(Decimal("0.01"))
