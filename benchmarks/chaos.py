@@ -1,6 +1,7 @@
 """Chaos days: whole simulated trading days under random faults, checked against the gateway.
 
-    .venv/bin/python benchmarks/chaos.py --days 20 --seed 1 [--speed 600] [--workdir var/chaos]
+    .venv/bin/python benchmarks/chaos.py --days 20 --seed 1 [--speed 600] [--parallel 1]
+                                         [--workdir var/chaos] [--json FILE]
 
 Each day is one ``openbell run --mode sim --days 1``: the supervisor, the simulated IB Gateway,
 the day-trader and the exit-manager as processes over loopback, and a real ledger file. The
@@ -43,6 +44,7 @@ import sys
 import threading
 import time
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -52,6 +54,7 @@ from openbell.adapters.calendar import ExchangeCalendar
 from openbell.adapters.clock import ManualClock
 from openbell.adapters.sqlite.ledger import SqliteLedger
 from openbell.domain.sessions import NEW_YORK
+from openbell.services.trading import MORNING
 from openbell.venue.tws.journal import executions_pnl, read_journal
 
 FIRST_DAY, LAST_DAY = date(2016, 3, 1), date(2016, 5, 13)  # the demo data, with 20 days before
@@ -105,7 +108,14 @@ target_pct = 1.8
 min_confidence = 0.0
 target_pct = 1.2
 
+# x600 squeezes a bot's start-up: five wall seconds on a loaded machine are 50 sim minutes,
+# and a day-trader still starting at the MOO cutoff rightly plans nothing. Waking the bots
+# 2.5 h before the open leaves them 9 wall seconds before the scan.
+[schedule]
+wake = "open - 150m"
+
 [sim]
+start = "open - 155m"
 warmup_s = 3
 holdings = {holdings}
 faults = {faults}
@@ -129,7 +139,17 @@ class DayResult:
     reconnects: list[float] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     """Kills and locks not injected, with why (their bot was not running, the day ended)."""
+    positions: int = 0
+    morning: str = "never ran"
+    """The morning step's note: its picks, or why there was no plan."""
     wall_s: float = 0.0
+
+    def line(self, number: int) -> str:
+        state = "ok" if not self.violations else f"VIOLATIONS {sorted(self.violations)}"
+        traded = f"{self.positions} positions" if self.positions else "no positions"
+        traded += "" if self.positions else f" ({self.morning})"
+        shown = ", ".join(fault_text(f) for f in self.faults)
+        return f"day {number} {self.day} ({self.wall_s:.0f} s): {state}; {traded}; faults: {shown}"
 
 
 # --------------------------------------------------------------------------- the plan
@@ -306,7 +326,7 @@ def run_day(
         result.violations["run-exit"] = [f"exit code {code} (see {workdir / 'run.out'})"]
     result.kill_recoveries = injector.recoveries
     result.skipped = injector.missed
-    result.violations |= check_day(workdir, day)
+    result.violations |= check_day(workdir, day, result)
     result.reconnects = reconnect_times(workdir / "ledger.sqlite", speed)
     return result
 
@@ -314,8 +334,9 @@ def run_day(
 # --------------------------------------------------------------------------- the checks
 
 
-def check_day(workdir: Path, day: date) -> dict[str, list[str]]:
-    """Each invariant's violations (empty lists are left out)."""
+def check_day(workdir: Path, day: date, outcome: DayResult) -> dict[str, list[str]]:
+    """Each invariant's violations (empty lists are left out); the day's positions and
+    morning go to ``outcome``."""
     journal_file = workdir / "logs" / "gateway-journal.jsonl"
     journal = read_journal(journal_file) if journal_file.exists() else []
     orders = [r for r in journal if r["kind"] == "order"]
@@ -339,6 +360,9 @@ def check_day(workdir: Path, day: date) -> dict[str, list[str]]:
             if str(o["order_ref"]) not in known
         ]
         positions = list(ledger.positions_of_day(day))
+        outcome.positions = len(positions)
+        step = ledger.day_steps(day).get(MORNING)
+        outcome.morning = step.detail if step is not None else "never ran"
         found["flat"] += [
             f"{p.symbol} position {p.position_id} is {p.state}"
             for p in positions
@@ -411,10 +435,15 @@ def report(results: list[DayResult], seed: int, speed: float) -> dict[str, objec
         for name, problems in r.violations.items():
             for problem in problems:
                 print(f"  {r.day} {name}: {problem}")
+    traded = sum(1 for r in results if r.positions)
+    positions = sum(r.positions for r in results)
+    print(f"days with positions: {traded} of {len(results)}; positions: {positions}")
     mean_day = statistics.mean(r.wall_s for r in results) if results else 0.0
     print(f"mean wall time per day: {mean_day:.1f} s")
     return {
         "days": len(results),
+        "days_traded": traded,
+        "positions": positions,
         "seed": seed,
         "speed": speed,
         "faults": dict(faults),
@@ -432,6 +461,9 @@ def report(results: list[DayResult], seed: int, speed: float) -> dict[str, objec
         "details": {
             str(r.day) + f"#{i}": r.violations for i, r in enumerate(results) if r.violations
         },
+        "no_positions": {
+            str(r.day) + f"#{i}": r.morning for i, r in enumerate(results) if not r.positions
+        },
     }
 
 
@@ -443,23 +475,37 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, default=Path("var/chaos"))
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--timeout-s", type=float, default=300.0)
+    parser.add_argument(
+        "--parallel", type=int, default=1, help="days run at once (each is ~0.5 core at x600)"
+    )
     args = parser.parse_args()
+    if args.parallel < 1:
+        parser.error(f"--parallel expects 1 or more days at once, found {args.parallel}")
     rng = random.Random(args.seed)
     calendar = ExchangeCalendar.nyse()
-    results = []
-    for number, day in enumerate(trading_days(calendar, args.days, rng), start=1):
-        faults = plan_faults(day, rng)
-        result = run_day(
-            args.workdir / f"day-{number:03d}", day, faults, args.speed, args.timeout_s
-        )
-        results.append(result)
-        state = "ok" if not result.violations else f"VIOLATIONS {sorted(result.violations)}"
-        shown = ", ".join(fault_text(f) for f in faults)
-        print(f"day {number} {day} ({result.wall_s:.0f} s): {state}; faults: {shown}", flush=True)
+    days = trading_days(calendar, args.days, rng)
+    plans = [(number, day, plan_faults(day, rng)) for number, day in enumerate(days, start=1)]
+
+    def one(plan: tuple[int, date, list[Planned]]) -> DayResult:
+        number, day, faults = plan
+        try:
+            result = run_day(
+                args.workdir / f"day-{number:03d}", day, faults, args.speed, args.timeout_s
+            )
+        except Exception as exc:  # one broken day must not lose the table of the others
+            result = DayResult(day, faults)
+            result.violations["run-exit"] = [f"the harness failed: {exc!r}"]
+        print(result.line(number), flush=True)
+        return result
+
+    with ThreadPoolExecutor(max_workers=args.parallel) as pool:  # each day is its own processes
+        results = list(pool.map(one, plans))
     summary = report(results, args.seed, args.speed)
     if args.json is not None:
         args.json.write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    return 1 if any(summary["violations"].values()) else 0  # type: ignore[union-attr]
+    violations = summary["violations"]
+    assert isinstance(violations, dict)
+    return 1 if any(violations.values()) else 0
 
 
 if __name__ == "__main__":

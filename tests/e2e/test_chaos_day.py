@@ -34,6 +34,8 @@ def test_a_chaos_day_keeps_every_promise(tmp_path: Path) -> None:
         ("run-exit", "unique-orders", "fills-once", "owned-only", "flat", "pnl"), 0
     )
     assert sum(summary["faults"].values()) == 6
+    # The harness's own account of the day: three positions, or why the morning planned none.
+    assert (summary["days_traded"], summary["positions"]) == (1, 3), summary["no_positions"]
     # A kill waits up to KILL_WINDOW for its bot to be running; on a loaded machine one may
     # still find it busy (reported as "not injected"). At least one must land and recover.
     assert summary["kill_recovery_s"]["count"] >= 1, printed[-2000:]
