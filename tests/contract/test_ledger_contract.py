@@ -300,6 +300,62 @@ class TestPositions:
         assert revived.state is PositionState.OPEN
         assert ledger.order(OrderRef("e1")).filled_quantity == 100
 
+    def test_a_late_fill_after_the_sale_reopens_the_closed_position(self, ledger: Ledger) -> None:
+        # 60 of 100 fill at the open, the target sells them, then IB tells the other 40 (after
+        # the entry's cancel): the shares are real, so the position is open again to manage them.
+        position = plan(ledger)
+        pid = position.position_id or 0
+        ledger.record_order(pid, moo(position), "day-trader")
+        ledger.record_entry_fill(fill("e1", "x1", "WULF", Side.BUY, 60, "15.00"))
+        ledger.update_order(OrderRef("e1"), OrderStatus.CANCELLED)
+        ledger.record_order(pid, sell(position, "t1", 60), "exit-manager")
+        closed = ledger.record_exit_fill(fill("t1", "t1-x1", "WULF", Side.SELL, 60, "15.39"), DAY)
+        assert closed.state is PositionState.CLOSED
+        reopened = ledger.record_entry_fill(fill("e1", "x2", "WULF", Side.BUY, 40, "15.10"))
+        assert (reopened.position_id, reopened.state, reopened.held_quantity) == (
+            pid,
+            PositionState.OPEN,
+            40,
+        )
+        assert (reopened.closed_at, reopened.closed_day, reopened.exit_reason) == (None, None, None)
+        assert [p.position_id for p in ledger.active_positions()] == [pid]
+        revived = [e for e in ledger.events(limit=100) if e.kind == "LATE_FILL_REVIVES"]
+        assert [(e.position_id, e.data["execution_id"], e.data["was"]) for e in revived] == [
+            (pid, "x2", "CLOSED")
+        ]
+        ledger.record_order(pid, sell(position, "t2", 40), "exit-manager")
+        done = ledger.record_exit_fill(fill("t2", "t2-x1", "WULF", Side.SELL, 40, "15.49"), DAY)
+        assert done.state is PositionState.CLOSED
+        # 60 x (15.39 - 15.00) + 40 x (15.49 - 15.10), less the fills' commissions
+        gross = Decimal("60") * Decimal("0.39") + Decimal("40") * Decimal("0.39")
+        assert done.realized_pnl.amount == gross - done.commissions
+
+    def test_a_fill_beyond_the_order_or_a_correction_is_refused_and_kept_in_the_log(
+        self, ledger: Ledger
+    ) -> None:
+        position = plan(ledger)
+        pid = position.position_id or 0
+        ledger.record_order(pid, moo(position), "day-trader")
+        ledger.record_entry_fill(fill("e1", "0000e0d5.6575a5b1.01.01", "WULF", Side.BUY, 70, "15"))
+        # IB's correction of that execution: only the digits after the last period differ
+        with pytest.raises(InvalidValue, match="correction of the booked execution"):
+            ledger.record_entry_fill(
+                fill("e1", "0000e0d5.6575a5b1.01.02", "WULF", Side.BUY, 70, "15")
+            )
+        with pytest.raises(InvalidValue, match="at most the 30 shares the order has left"):
+            ledger.record_entry_fill(
+                fill("e1", "0000e0d5.6575a5b2.01.01", "WULF", Side.BUY, 31, "15")
+            )
+        assert ledger.position(pid).held_quantity == 70
+        assert [f.execution_id for f in ledger.fills()] == ["0000e0d5.6575a5b1.01.01"]
+        refused = [e.message for e in ledger.events(limit=100) if e.kind == "REFUSED"]
+        assert len(refused) == 2
+        assert all("BUY 70 WULF @ 15" in m or "BUY 31 WULF @ 15" in m for m in refused)
+        last = ledger.record_entry_fill(
+            fill("e1", "0000e0d5.6575a5b2.01.01", "WULF", Side.BUY, 30, "15")
+        )
+        assert last.held_quantity == 100  # another execution is booked as usual
+
     def test_a_late_fill_revives_its_position_over_a_newer_plan(self, ledger: Ledger) -> None:
         old = plan(ledger)
         old_id = old.position_id or 0

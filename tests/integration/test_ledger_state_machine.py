@@ -412,14 +412,18 @@ class LedgerMachine(RuleBasedStateMachine):
         owner = self._position(order["position_id"])
         newer = self._live_position(owner["symbol"])
         updated, refusal = self.act(process, lambda ledger: ledger.record_entry_fill(fill))
-        if owner["state"] in ("CLOSED", "RELEASED") or order["status"] == "REJECTED":
+        if quantity > order["quantity"] - order["filled_quantity"]:
+            assert isinstance(refusal, InvalidValue)  # a duplicate report, never new shares
+            return
+        if owner["state"] == "RELEASED" or order["status"] == "REJECTED":
             assert isinstance(refusal, IllegalTransition)
             return
         assert refusal is None
         assert updated.state in (PositionState.OPEN, PositionState.EXITING)
-        # A late fill of an abandoned entry is booked on the symbol's newer position if that one
-        # has an entry working or shares held; otherwise it revives its own position.
-        moved = owner["state"] == "ABANDONED" and newer is not None and newer["state"] != "PLANNED"
+        # A late fill of an abandoned or closed entry is booked on the symbol's newer position if
+        # that one has an entry working or shares held; otherwise it revives its own position.
+        late = owner["state"] in ("ABANDONED", "CLOSED")
+        moved = late and newer is not None and newer["state"] != "PLANNED"
         booked_on = newer if moved and newer is not None else owner
         assert updated.position_id == booked_on["position_id"]
         assert updated.held_quantity == self._held(booked_on) + quantity
@@ -438,6 +442,9 @@ class LedgerMachine(RuleBasedStateMachine):
         owner = self._position(order["position_id"])
         held = self._held(owner)
         updated, refusal = self.act(process, lambda ledger: ledger.record_exit_fill(fill, day))
+        if quantity > order["quantity"] - order["filled_quantity"]:
+            assert isinstance(refusal, InvalidValue)  # more than the order had left
+            return
         if quantity > held:
             assert isinstance(refusal, Oversell)  # and, as for every refusal, nothing changed
             return
@@ -713,10 +720,11 @@ class LedgerMachine(RuleBasedStateMachine):
         self, process: str, data: st.DataObject, price: Price, commission: Money | None
     ) -> None:
         order = self._pick_order(data, entry=True)
-        if order is None or order["quantity"] <= order["filled_quantity"]:
-            return  # a broker never fills more than was ordered
+        if order is None:
+            return
+        # A broker never fills more than was ordered: a report beyond it is a duplicate.
         left = order["quantity"] - order["filled_quantity"]
-        quantity = data.draw(st.integers(1, left), label="quantity")
+        quantity = data.draw(st.integers(1, max(left, 0) + 2), label="quantity")
         self.record_entry_fill(process, order, quantity, price, commission)
 
     @precondition(lambda self: self.orders)

@@ -140,7 +140,7 @@ class Book:
         self.to(when)
         order = self.ledger.order(ref)
         fill = Fill(
-            f"{ref}.{n}",
+            f"{ref}.{n}.01",  # IB's form: a correction only changes the last digits
             ref,
             order.symbol,
             order.side,
@@ -241,7 +241,7 @@ def day_one(book: Book) -> None:
     book.cancel(at(D1, 10, 12), "VMD-1-s", "OCA")
     book.fill(at(D1, 10, 40), D1, OrderRef("BYND-1-s"), 500, "2.02", None)
     book.to(at(D1, 10, 40, 5))
-    ledger.record_commission("BYND-1-s.1", Money(Decimal("1.00")))  # reported after the fill
+    ledger.record_commission("BYND-1-s.1.01", Money(Decimal("1.00")))  # reported after the fill
     book.cancel(at(D1, 10, 40, 5), "BYND-1-t", "OCA")
 
     book.cancel(at(D1, 15, 45), "RCAT-1-t", "flatten")
@@ -455,7 +455,7 @@ def test_the_days_executions_grouped_by_symbol_with_their_order_roles(book: Book
         "commission": "1.00",  # reported after the fill, attached to it
         "role": "STOP",
         "order_ref": "BYND-1-s",
-        "execution_id": "BYND-1-s.1",
+        "execution_id": "BYND-1-s.1.01",
         "position": str(book.ids[f"BYND@{D1}"]),
     }
     # BBAR was planned and abandoned: a position of the day without executions
@@ -596,7 +596,7 @@ def test_history_tells_which_vmd_shares_openbell_owned_and_why_it_sold_them(book
     assert detail[("2025-10-29 08:30:00", "SCAN_KEPT")] == "morning scan: kept, #2 of 5 kept"
     # the shares of 10-29 were openbell's own: bought by its entry and sold by its target
     assert detail[("2025-10-29 09:30:00", "ENTRY_FILL")] == (
-        "BUY 100 @ 7.00 (VMD-1-e, execution VMD-1-e.1, commission 0.50); the position holds 100"
+        "BUY 100 @ 7.00 (VMD-1-e, execution VMD-1-e.1.01, commission 0.50); the position holds 100"
     )
     assert detail[("2025-10-29 10:12:00", "CLOSED")] == (
         "TARGET: sold 100 @ avg 7.1300; realized P&L 12.00 after 1.00 commissions"

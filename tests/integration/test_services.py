@@ -100,7 +100,7 @@ def ledger(tmp_path: Path, clock: ManualClock) -> SqliteLedger:
 
 def fill(ref: OrderRef, symbol: str, side: Side, qty: int, price: str, n: int = 1) -> Fill:
     return Fill(
-        f"{ref}.{n}",
+        f"{ref}.{n}.01",  # IB's form: a correction changes only the digits after the last dot
         ref,
         Symbol(symbol),
         side,
@@ -309,6 +309,33 @@ def test_shares_from_a_later_partial_entry_fill_are_protected_too(ledger: Sqlite
     assert second_target.oca_group == second_stop.oca_group != first_target.oca_group
     live = ledger.orders(pid, live_only=True)
     assert {o.order_ref for o in live} == {second_target.order_ref, second_stop.order_ref}
+
+
+def test_a_late_entry_fill_after_the_target_sold_the_first_shares_is_protected(
+    ledger: SqliteLedger,
+) -> None:
+    broker = FakeBroker()
+    manager = ExitManager(ledger, broker)
+    pid = morning(ledger, [row("WULF", "10.60", 200_000)])[0]
+    (ref,) = send_entries(ledger, broker, [ledger.position(pid)], EntryTiming())
+    broker.queued = [fill(ref, "WULF", Side.BUY, 1000, "10.00", n=1)]
+    manager.apply(broker.events(), DAY)
+    target, stop = broker.placed[1:]
+    broker.queued = [
+        OrderUpdate(ref, OrderStatus.CANCELLED, OPEN),  # the rest of the entry, cancelled
+        fill(target.order_ref, "WULF", Side.SELL, 1000, "10.26"),
+        OrderUpdate(stop.order_ref, OrderStatus.CANCELLED, OPEN),  # by the OCA group
+    ]
+    manager.apply(broker.events(), DAY)
+    assert ledger.position(pid).state is PositionState.CLOSED
+    # IB then tells a fill of the cancelled entry: 1,358 real shares, openbell's to manage.
+    broker.queued = [fill(ref, "WULF", Side.BUY, 1358, "10.05", n=2)]
+    manager.apply(broker.events(), DAY)
+    reopened = ledger.position(pid)
+    assert (reopened.state, reopened.held_quantity) == (PositionState.OPEN, 1358)
+    new_target, new_stop = broker.placed[3:]
+    assert new_target.quantity == new_stop.quantity == Quantity(1358)
+    assert (new_target.role, new_stop.role) == (OrderRole.TARGET, OrderRole.STOP)
 
 
 def test_cancels_during_a_flatten_do_not_re_protect(ledger: SqliteLedger) -> None:

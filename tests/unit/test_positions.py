@@ -47,9 +47,10 @@ class TestTransitionTable:
 
     def test_terminal_states_only_allow_a_late_entry_fill(self) -> None:
         leaving = {state for (state, _event) in TRANSITIONS}
-        assert S.CLOSED not in leaving
-        assert S.RELEASED not in leaving
-        assert {e for (s, e) in TRANSITIONS if s is S.ABANDONED} == {PositionEvent.ENTRY_FILLED}
+        assert S.RELEASED not in leaving  # the user's now: openbell takes nothing back
+        for terminal in (S.ABANDONED, S.CLOSED):
+            assert {e for (s, e) in TRANSITIONS if s is terminal} == {PositionEvent.ENTRY_FILLED}
+            assert next_state(terminal, PositionEvent.ENTRY_FILLED) is S.OPEN
 
     def test_error_names_state_event_and_the_allowed_events(self) -> None:
         with pytest.raises(IllegalTransition) as caught:

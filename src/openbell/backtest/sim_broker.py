@@ -151,7 +151,7 @@ class SimBroker:
             return None
         if isinstance(event, VenueFill):
             return Fill(
-                f"sim-{event.exec_id}",
+                f"sim-{event.exec_id}.01",  # IB's form, so no fill looks like a correction
                 ref,
                 Symbol(event.symbol),
                 event.action,

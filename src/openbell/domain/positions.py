@@ -53,6 +53,9 @@ TRANSITIONS: Mapping[tuple[PositionState, PositionEvent], PositionState] = Mappi
         # IB can report a fill after a cancel was acknowledged: the shares are ours and must be
         # managed, so a late entry fill revives an abandoned position instead of being dropped.
         (_S.ABANDONED, _E.ENTRY_FILLED): _S.OPEN,
+        # The same late fill can follow the sale of the shares filled before it (the target
+        # hit, then the rest of the entry is reported): it reopens the position.
+        (_S.CLOSED, _E.ENTRY_FILLED): _S.OPEN,
         (_S.OPEN, _E.START_EXIT): _S.EXITING,
         (_S.EXITING, _E.EXIT_ABORTED): _S.OPEN,
         # Resting targets and stops can fill while OPEN; a flatten or kill fills while EXITING.
@@ -170,12 +173,17 @@ class Position:
         )
 
     def record_entry_fill(self, quantity: Quantity, price: Price, at: datetime) -> Position:
+        """Add bought shares; a closed position they reach is open again until sold."""
         require_aware("entry executed_at", at)
+        reopened = self.state is PositionState.CLOSED
         return self._moved(
             PositionEvent.ENTRY_FILLED,
             entry_quantity=self.entry_quantity + quantity.value,
             entry_cost=self.entry_cost + price.value * quantity.value,
             opened_at=self.opened_at or at,
+            exit_reason=None if reopened else self.exit_reason,
+            closed_at=None if reopened else self.closed_at,
+            closed_day=None if reopened else self.closed_day,
         )
 
     def start_exit(self, reason: ExitReason) -> Position:

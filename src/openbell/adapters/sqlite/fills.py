@@ -52,6 +52,7 @@ class LedgerFills(LedgerCore):
         ).fetchone()
         if known is not None:
             return self._load(known["position_id"])  # the same execution again: a no-op
+        self._refuse_doubtful(order, fill)
         position = self._load(order.position_id)
         if order.role is OrderRole.ENTRY:
             position = self._entry_fill_target(position, fill)
@@ -82,15 +83,17 @@ class LedgerFills(LedgerCore):
         """The position a late entry fill must be booked on, so real shares are never lost.
 
         A fill can arrive after IB acknowledged the cancel of its entry, when the position was
-        already abandoned and the symbol perhaps planned again. If the symbol is free, the old
-        position is revived. A newer plan that sent nothing yet is abandoned in its favour. A
-        newer position that already has an entry working or shares held takes the shares, so
-        one live position manages everything openbell bought.
+        already abandoned, or closed by selling the shares filled before it, and the symbol
+        perhaps planned again. If the symbol is free, the old position is revived. A newer
+        plan that sent nothing yet is abandoned in its favour. A newer position that already
+        has an entry working or shares held takes the shares, so one live position manages
+        everything openbell bought.
         """
-        if position.state is not PositionState.ABANDONED:
+        if position.state not in (PositionState.ABANDONED, PositionState.CLOSED):
             return position
         newer = self._live(position.symbol)
         if newer is None:
+            self._revived(position, fill)
             return position
         if newer.state is PositionState.PLANNED:
             self._store(newer.abandon())
@@ -100,6 +103,7 @@ class LedgerFills(LedgerCore):
                 symbol=position.symbol,
                 position_id=newer.position_id,
             )
+            self._revived(position, fill)
             return position
         self._event(
             "LATE_FILL_MOVED",
@@ -110,6 +114,48 @@ class LedgerFills(LedgerCore):
             data={"execution_id": fill.execution_id, "from_position": position.position_id},
         )
         return newer
+
+    def _refuse_doubtful(self, order: OrderRecord, fill: Fill) -> None:
+        """Refuse a fill that cannot be a new execution of ``order``.
+
+        IB marks a correction by changing only the digits after an execution id's last period
+        (``….01`` corrected by ``….02``), without saying whether it replaces the first report
+        or adds to it; and no order fills beyond its quantity. Booking either would count
+        shares twice, and an exit sized from that count would sell shares openbell does not
+        hold. The refusal goes to the event log with the fill's facts, for a person to check.
+        """
+        facts = f"{fill.side} {fill.quantity} {fill.symbol} @ {fill.price} for {order.order_ref}"
+        stem, dot, version = fill.execution_id.rpartition(".")
+        if dot and stem and version.isdigit():
+            cursor = self._conn.execute(
+                "SELECT execution_id FROM fills WHERE order_ref = ?", (str(order.order_ref),)
+            )
+            for (booked,) in cursor:
+                if booked.rpartition(".")[0] == stem:
+                    raise InvalidValue(
+                        f"fill {fill.execution_id} ({facts})",
+                        "a new execution",
+                        f"a correction of the booked execution {booked}: check the position "
+                        "at IB, openbell books neither change",
+                    )
+        left = order.quantity.value - order.filled_quantity
+        if fill.quantity.value > left:
+            raise InvalidValue(
+                f"fill {fill.execution_id} ({facts})",
+                f"at most the {left} shares the order has left",
+                f"{fill.quantity.value} shares",
+            )
+
+    def _revived(self, position: Position, fill: Fill) -> None:
+        self._event(
+            "LATE_FILL_REVIVES",
+            f"late entry fill {fill.execution_id} ({fill.quantity} shares) reopens "
+            f"{str(position.state).lower()} position {position.position_id}: its shares are "
+            "managed like any others",
+            symbol=position.symbol,
+            position_id=position.position_id,
+            data={"execution_id": fill.execution_id, "was": str(position.state)},
+        )
 
     def _check_fill_matches(self, order: OrderRecord, fill: Fill, *, entry: bool) -> None:
         if (order.role is OrderRole.ENTRY) != entry:
