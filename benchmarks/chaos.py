@@ -1,7 +1,7 @@
 """Chaos days: whole simulated trading days under random faults, checked against the gateway.
 
-    .venv/bin/python benchmarks/chaos.py --days 20 --seed 1 [--speed 600] [--parallel 1]
-                                         [--workdir var/chaos] [--json FILE]
+    .venv/bin/python benchmarks/chaos.py --days 20 --seed 1 [--speed 600] [--close-speed 100]
+                                         [--parallel 1] [--workdir var/chaos] [--json FILE]
 
 Each day is one ``openbell run --mode sim --days 1``: the supervisor, the simulated IB Gateway,
 the day-trader and the exit-manager as processes over loopback, and a real ledger file. The
@@ -114,8 +114,13 @@ target_pct = 1.2
 [schedule]
 wake = "open - 150m"
 
+# The same squeeze at the close: a restart of 3 wall seconds is half an hour at x600, past a
+# flatten that a real restart would never miss. From 40 minutes before the close the clock
+# runs at --close-speed (x100: 3 wall seconds are 5 sim minutes).
 [sim]
 start = "open - 155m"
+slow_from = "close - 40m"
+slow_speed = {close_speed}
 warmup_s = 3
 holdings = {holdings}
 faults = {faults}
@@ -297,11 +302,18 @@ def _wait_restarted(path: Path, name: str, old_pid: int, run: subprocess.Popen[b
 
 
 def run_day(
-    workdir: Path, day: date, faults: list[Planned], speed: float, timeout_s: float
+    workdir: Path,
+    day: date,
+    faults: list[Planned],
+    speed: float,
+    timeout_s: float,
+    close_speed: float = 100.0,
 ) -> DayResult:
     workdir.mkdir(parents=True, exist_ok=True)
     gateway = [fault_text(f) for f in faults if f.kind in GATEWAY_FAULTS]
-    config = CONFIG.format(holdings=json.dumps(list(HOLDINGS)), faults=json.dumps(gateway))
+    config = CONFIG.format(
+        holdings=json.dumps(list(HOLDINGS)), faults=json.dumps(gateway), close_speed=close_speed
+    )
     (workdir / "openbell.toml").write_text(config, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENBELL")}
     argv = [sys.executable, "-m", "openbell", "run", "--mode", "sim", "--day", str(day)]
@@ -410,14 +422,16 @@ def percentile(values: list[float], share: float) -> str:
     return f"{ordered[min(len(ordered) - 1, int(share * len(ordered)))]:.2f}"
 
 
-def report(results: list[DayResult], seed: int, speed: float) -> dict[str, object]:
+def report(
+    results: list[DayResult], seed: int, speed: float, close_speed: float
+) -> dict[str, object]:
     faults = Counter(f.kind for r in results for f in r.faults)
     violations = {
         name: sum(len(r.violations.get(name, [])) for r in results) for name in INVARIANTS
     }
     kills = [t for r in results for t in r.kill_recoveries]
     reconnects = [t for r in results for t in r.reconnects]
-    print(f"chaos: {len(results)} days, seed {seed}, x{speed:g}")
+    print(f"chaos: {len(results)} days, seed {seed}, x{speed:g} (x{close_speed:g} near the close)")
     print(f"{'fault':<24}{'injected':>10}")
     for kind in (*KILLS, *GATEWAY_FAULTS, LEDGER_LOCK):
         print(f"{kind:<24}{faults.get(kind, 0):>10}")
@@ -446,6 +460,7 @@ def report(results: list[DayResult], seed: int, speed: float) -> dict[str, objec
         "positions": positions,
         "seed": seed,
         "speed": speed,
+        "close_speed": close_speed,
         "faults": dict(faults),
         "violations": violations,
         "kill_recovery_s": {
@@ -472,6 +487,12 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--speed", type=float, default=600.0)
+    parser.add_argument(
+        "--close-speed",
+        type=float,
+        default=100.0,
+        help="the clock's speed from 40 min before the close",
+    )
     parser.add_argument("--workdir", type=Path, default=Path("var/chaos"))
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--timeout-s", type=float, default=300.0)
@@ -490,7 +511,12 @@ def main() -> int:
         number, day, faults = plan
         try:
             result = run_day(
-                args.workdir / f"day-{number:03d}", day, faults, args.speed, args.timeout_s
+                args.workdir / f"day-{number:03d}",
+                day,
+                faults,
+                args.speed,
+                args.timeout_s,
+                args.close_speed,
             )
         except Exception as exc:  # one broken day must not lose the table of the others
             result = DayResult(day, faults)
@@ -500,7 +526,7 @@ def main() -> int:
 
     with ThreadPoolExecutor(max_workers=args.parallel) as pool:  # each day is its own processes
         results = list(pool.map(one, plans))
-    summary = report(results, args.seed, args.speed)
+    summary = report(results, args.seed, args.speed, args.close_speed)
     if args.json is not None:
         args.json.write_text(json.dumps(summary, indent=2), encoding="utf-8")
     violations = summary["violations"]

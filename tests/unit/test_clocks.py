@@ -498,6 +498,35 @@ def test_a_run_is_awake_speed_from_wake_to_sleep_and_fast_in_between(
     assert asleep == timedelta(hours=90, minutes=55) / 10_000
 
 
+def test_a_slow_window_runs_from_slow_from_to_each_close(calendar: ExchangeCalendar) -> None:
+    plan = _plan(calendar, HALF_DAY, 2, sim__slow_from="close - 40m", sim__slow_speed="60")
+    anchor = _anchor(plan)
+    assert anchor.changes == (
+        SpeedChange(_at(HALF_DAY, "08:00"), 1200),
+        SpeedChange(_at(HALF_DAY, "12:20"), 60),  # the half day closes at 13:00
+        SpeedChange(_at(HALF_DAY, "13:00"), 1200),
+        SpeedChange(_at(HALF_DAY, "13:05"), 10_000),
+        SpeedChange(_at(MONDAY, "08:00"), 1200),
+        SpeedChange(_at(MONDAY, "15:20"), 60),
+        SpeedChange(_at(MONDAY, "16:00"), 1200),
+    )
+    # forty sim minutes before each close take forty wall seconds
+    assert anchor.wall_at(_at(MONDAY, "16:00")) - anchor.wall_at(_at(MONDAY, "15:20")) == (
+        timedelta(seconds=40)
+    )
+
+
+@pytest.mark.parametrize("slow_from", ["close + 5m", "open - 2h", "close"])
+def test_a_slow_window_outside_the_wake_and_the_close_is_refused(
+    calendar: ExchangeCalendar, slow_from: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        _plan(calendar, MONDAY, 1, sim__slow_from=slow_from)
+    message = str(caught.value)
+    assert "sim.slow_from" in message and "a time from the wake (08:00 ET)" in message
+    assert f"found {RelativeTime.parse(slow_from)}" in message
+
+
 def test_a_run_that_starts_awake_starts_at_the_awake_speed(calendar: ExchangeCalendar) -> None:
     plan = _plan(calendar, MONDAY, 1, sim__start="open - 30m", sim__asleep_speed="5000")
     anchor = _anchor(plan)

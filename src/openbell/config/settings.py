@@ -273,6 +273,13 @@ class SimSettings(_Section):
         le=10_000,
         description="sim seconds per wall second from each sleep to the next wake",
     )
+    slow_from: RelTime | None = Field(
+        None,
+        description="from this time to the close the clock runs at slow_speed (none: never)",
+    )
+    slow_speed: float = Field(
+        60.0, gt=0, le=10_000, description="sim seconds per wall second from slow_from to the close"
+    )
     start: RelTime = RelativeTime.parse("open - 95m")
     warmup_s: float = Field(
         5.0, ge=0, le=600, description="wall seconds for the gateway to start before the clock"

@@ -29,6 +29,7 @@ from openbell.adapters.clock import (
 )
 from openbell.adapters.redact import RedactSecrets
 from openbell.config import LoadedSettings, Settings
+from openbell.domain.errors import ConfigError
 from openbell.domain.sessions import NEW_YORK, Session
 from openbell.ports import Calendar, Clock
 from openbell.runtime import compose
@@ -173,11 +174,14 @@ def _sim_anchor(
     first, sim_start = _sim_start(settings, calendar, options.day)
     planned = options.days if options.days is not None else SPEED_PLAN_SESSIONS
     sessions = _sessions(calendar, first, min(planned, MAX_SPEED_PLAN_SESSIONS))
+    timelines = [settings.day_plan().resolve(session) for session in sessions]
     speed, changes = sim_speed_plan(
-        [settings.day_plan().resolve(session) for session in sessions],
+        timelines,
         sim_start,
         awake_speed=options.speed or settings.sim.speed,
         asleep_speed=settings.sim.asleep_speed,
+        slow=_slow_windows(settings, timelines),
+        slow_speed=settings.sim.slow_speed,
     )
     # The clock stands at ``sim_start`` through the warm-up and runs only after it, so the
     # gateway is listening by then even on a busy machine (at x600 one wall second is ten sim
@@ -204,19 +208,56 @@ def _sim_start(
     return first, settings.sim.start.resolve(first)
 
 
+def _slow_windows(
+    settings: Settings, timelines: Sequence[DayTimeline]
+) -> list[tuple[datetime, datetime]]:
+    """Each session's ``sim.slow_from`` to its close, or none; refuse a ``slow_from`` that is
+    not between the wake and the close (it would slow nothing, or the night)."""
+    slow_from = settings.sim.slow_from
+    if slow_from is None:
+        return []
+    windows = []
+    for timeline in timelines:
+        start, close = slow_from.resolve(timeline.session), timeline.session.close
+        if not timeline.wake <= start < close:
+            raise ConfigError(
+                [
+                    (
+                        "sim.slow_from",
+                        f"a time from the wake ({_hhmm(timeline.wake)} ET) to before the close "
+                        f"({_hhmm(close)} ET) on {timeline.session.trading_day}",
+                        f"{slow_from} ({_hhmm(start)} ET)",
+                    )
+                ]
+            )
+        windows.append((start, close))
+    return windows
+
+
+def _hhmm(at: datetime) -> str:
+    return at.astimezone(NEW_YORK).strftime("%H:%M")
+
+
 def sim_speed_plan(
     timelines: Sequence[DayTimeline],
     sim_start: datetime,
     *,
     awake_speed: float,
     asleep_speed: float,
+    slow: Sequence[tuple[datetime, datetime]] = (),
+    slow_speed: float = 60.0,
 ) -> tuple[float, tuple[SpeedChange, ...]]:
     """The sim clock's speed at ``sim_start`` and its later changes: ``awake_speed`` from
-    each timeline's wake to its sleep, ``asleep_speed`` in between (and before the first wake).
+    each timeline's wake to its sleep, ``asleep_speed`` in between (and before the first wake),
+    and ``slow_speed`` inside each ``slow`` window (each within its day's wake and sleep).
 
     From the last timeline's wake on the clock keeps ``awake_speed`` (a run that outlives the
     plan goes on at the pace it trades at, never faster). Overlapping wake-to-sleep windows
     merge; a change that would not change the speed is left out.
+
+    A slow window near the close keeps wall-clock delays the size they would be for real: at
+    x600 a bot's restart of three wall seconds costs half an hour of trading and may miss the
+    flatten, which no real restart does; at x60 it costs three minutes.
     """
     windows: list[tuple[datetime, datetime]] = []
     for timeline in timelines:
@@ -226,6 +267,8 @@ def sim_speed_plan(
             windows.append((timeline.wake, timeline.sleep))
     marks = [(wake, awake_speed) for wake, _ in windows]
     marks += [(sleep, asleep_speed) for _, sleep in windows[:-1]]
+    for start, end in slow:  # after the wake's mark at the same instant, so it wins
+        marks += [(start, slow_speed), (end, awake_speed)]
     speed: float = asleep_speed
     changes: list[SpeedChange] = []
     for at, new_speed in sorted(marks, key=lambda mark: mark[0]):
