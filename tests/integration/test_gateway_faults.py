@@ -9,6 +9,8 @@ gateway twice.
 
 from __future__ import annotations
 
+import socket
+import struct
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -264,5 +266,31 @@ def test_price_subscriptions_are_made_again_after_1101() -> None:
         prices.clear()
         h.advance_to(at("09:36"))
         assert ("WULF", Decimal("10.4000")) in prices  # the 09:35 bar's high, seen again
+    finally:
+        h.close()
+
+
+def test_a_connection_reset_by_a_dying_gateway_is_reconnected_not_raised() -> None:
+    # A gateway killed with unread bytes resets its sockets (RST, not FIN): ib_async then
+    # raises ConnectionError out of its sleep, which once ended the bot process.
+    h = GatewayHarness(
+        at("08:00"), Session(DAY, at("09:30"), at("16:00")), {"WULF": day_bars()}, VENUE
+    )
+    try:
+        h.advance_to(at("09:00"))
+
+        def reset_every_session() -> None:
+            for session in list(h.server.gateway.sessions.values()):
+                sock = session.writer.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                session.writer.transport.abort()
+
+        h.server.run(reset_every_session)
+        for _ in range(10):
+            h.broker.pump(0.02)  # reads the reset: never raises, reconnects after its backoff
+        h.recover()
+        assert h.broker.reconnects == 1
+        h.place(order(ENTRY, OrderType.MARKET))
+        assert [o.order_ref for _c, o in h.server.gateway.received_orders] == [ENTRY]
     finally:
         h.close()

@@ -129,7 +129,13 @@ class IbBroker:
     def pump(self, seconds: float = 0.0) -> None:
         """Let ib_async read for ``seconds``; reconnect or reconcile if either is due."""
         if self.ib.isConnected():
-            self.ib.sleep(seconds)
+            try:
+                self.ib.sleep(seconds)
+            except ConnectionError as exc:  # a reset socket (the gateway died) is raised here
+                log.warning("IB connection failed while reading (%s): reconnecting", exc)
+                if self.ib.isConnected():
+                    self.ib.disconnect()
+                self._on_disconnected()
         elif seconds:
             time.sleep(seconds)
         self._maintain()
