@@ -8,9 +8,11 @@ the day-trader and the exit-manager as processes over loopback, and a real ledge
 account also holds shares openbell does not own (the protected holdings). Across the day the
 harness injects a seeded random mix of faults:
 
-- SIGKILL of the day-trader or the exit-manager at a random moment, some aimed at the MOO
-  submissions (between an order's submission and its acknowledgement) and at the opening
-  auction (between a fill and its ledger write);
+- SIGKILL of the day-trader, the exit-manager or the simulated gateway at a random moment,
+  some aimed at the MOO submissions (between an order's submission and its acknowledgement)
+  and at the opening auction (between a fill and its ledger write). The supervisor restarts
+  what was killed; a restarted gateway rebuilds its account from its journal, as a real IB
+  Gateway's orders live on at IB;
 - gateway faults (``sim.faults``): socket drops, 1100 then 1101 or 1102, 10349, a late 10147,
   a fill after a cancel, a cancel before a reject, a gateway restart;
 - a locked ledger: another process holds the write lock for seconds.
@@ -26,8 +28,9 @@ After each day it checks, against the gateway's journal (the ground truth):
 
 and that the run itself ended cleanly (``run-exit``). It prints the days run, the faults
 injected by kind, the violations by invariant (the target is zero) and the recovery times:
-from a SIGKILL to the restarted bot's first heartbeat, and from a gateway fault to the bots'
-reconnection, in wall seconds. ``--json FILE`` also writes the figures.
+from a bot's SIGKILL to its next life's first heartbeat, from the gateway's SIGKILL to every
+running bot's reconnection, and from a dropped connection to its reconnection, in wall
+seconds. ``--json FILE`` also writes the figures.
 """
 
 from __future__ import annotations
@@ -69,7 +72,8 @@ GATEWAY_FAULTS = (
     "cancelled-before-201",
     "restart",
 )
-KILLS = ("kill-day-trader", "kill-exit-manager")
+KILLS = ("kill-day-trader", "kill-exit-manager", "kill-gateway")
+BOTS = ("day-trader", "exit-manager")
 LEDGER_LOCK = "ledger-lock"
 KILL_WINDOW = timedelta(minutes=30)
 """A kill whose bot is not running at its moment is tried again for this long (sim time)."""
@@ -141,6 +145,7 @@ class DayResult:
     faults: list[Planned]
     violations: dict[str, list[str]] = field(default_factory=dict)
     kill_recoveries: list[float] = field(default_factory=list)
+    gateway_recoveries: list[float] = field(default_factory=list)
     reconnects: list[float] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     """Kills and locks not injected, with why (their bot was not running, the day ended)."""
@@ -226,12 +231,14 @@ class Injector(threading.Thread):
     """Fires the day's kills and ledger locks when the run's shared sim clock reaches them
     (read from the bots' heartbeats), and measures each kill's recovery."""
 
-    def __init__(self, ledger_path: Path, faults: list[Planned], process: subprocess.Popen[bytes]):
+    def __init__(self, workdir: Path, faults: list[Planned], process: subprocess.Popen[bytes]):
         super().__init__(daemon=True)
-        self._path = ledger_path
+        self._workdir = workdir
+        self._path = workdir / "ledger.sqlite"
         self._due = [f for f in faults if f.kind in KILLS or f.kind == LEDGER_LOCK]
         self._process = process
         self.recoveries: list[float] = []
+        self.gateway_recoveries: list[float] = []
         self.missed: list[str] = []
 
     def run(self) -> None:
@@ -257,6 +264,9 @@ class Injector(threading.Thread):
             if fault.kind == LEDGER_LOCK:
                 threading.Thread(target=_hold_lock, args=(self._path, fault.seconds)).start()
                 continue
+            if fault.kind == "kill-gateway":
+                self._kill_gateway(fault, ledger)
+                continue
             name = fault.kind.removeprefix("kill-")
             beat = beats.get(name)
             if beat is None or beat.status != "running":
@@ -274,6 +284,80 @@ class Injector(threading.Thread):
             recovered = _wait_restarted(self._path, name, beat.pid, self._process)
             if recovered:
                 self.recoveries.append(time.monotonic() - killed)
+
+    def _kill_gateway(self, fault: Planned, ledger: SqliteLedger) -> None:
+        """SIGKILL the simulated gateway; measure until every running bot has reconnected
+        (the supervisor restarts the gateway, which replays its journal)."""
+        pid = _gateway_pid(self._workdir)
+        if pid is None:
+            self.missed.append(f"{fault.kind}@{fault.at:%H:%M:%S} (no gateway process)")
+            return
+        running = {
+            b.process: b.pid
+            for b in ledger.heartbeats()
+            if b.process in BOTS and b.status not in ("stopped", "halted") and _alive(b.pid)
+        }
+        before = _reconnects(ledger)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            self.missed.append(f"{fault.kind}@{fault.at:%H:%M:%S} (gone)")
+            return
+        killed = time.monotonic()
+        deadline = killed + 60
+        while time.monotonic() < deadline and self._process.poll() is None:
+            reader = _reader(self._path)
+            if reader is not None:
+                try:
+                    back = _bots_back(reader, running, before)
+                finally:
+                    reader.close()
+                if back:
+                    self.gateway_recoveries.append(time.monotonic() - killed)
+                    return
+            time.sleep(0.02)
+
+
+def _gateway_pid(workdir: Path) -> int | None:
+    """The simulated gateway serving the run in ``workdir`` (its cwd), if one is running."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            if b"gateway" not in argv or b"openbell" not in argv:
+                continue
+            if Path(os.readlink(entry / "cwd")) == workdir.resolve():
+                return int(entry.name)
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return None
+
+
+def _bots_back(ledger: SqliteLedger, running: dict[str, int], before: Counter[str]) -> bool:
+    """Each bot that was running has reconnected since, or runs again in a new process."""
+    beats = {b.process: b for b in ledger.heartbeats()}
+    reconnected = _reconnects(ledger)
+    for name, pid in running.items():
+        beat = beats.get(name)
+        restarted = beat is not None and beat.pid != pid and beat.status == "running"
+        if not (reconnected[name] > before[name] or restarted):
+            return False
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _reconnects(ledger: SqliteLedger) -> Counter[str]:
+    return Counter(e.process for e in ledger.events(limit=10_000) if e.kind == "RECONNECTED")
 
 
 def _hold_lock(path: Path, seconds: float) -> None:
@@ -324,7 +408,7 @@ def run_day(
         process = subprocess.Popen(
             argv, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
-    injector = Injector(workdir / "ledger.sqlite", faults, process)
+    injector = Injector(workdir, faults, process)
     injector.start()
     try:
         code = process.wait(timeout=timeout_s)
@@ -337,6 +421,7 @@ def run_day(
     if code != 0 and "run-exit" not in result.violations:
         result.violations["run-exit"] = [f"exit code {code} (see {workdir / 'run.out'})"]
     result.kill_recoveries = injector.recoveries
+    result.gateway_recoveries = injector.gateway_recoveries
     result.skipped = injector.missed
     result.violations |= check_day(workdir, day, result)
     result.reconnects = reconnect_times(workdir / "ledger.sqlite", speed)
@@ -430,6 +515,7 @@ def report(
         name: sum(len(r.violations.get(name, [])) for r in results) for name in INVARIANTS
     }
     kills = [t for r in results for t in r.kill_recoveries]
+    gateways = [t for r in results for t in r.gateway_recoveries]
     reconnects = [t for r in results for t in r.reconnects]
     print(f"chaos: {len(results)} days, seed {seed}, x{speed:g} (x{close_speed:g} near the close)")
     print(f"{'fault':<24}{'injected':>10}")
@@ -439,7 +525,12 @@ def report(
     for name in INVARIANTS:
         print(f"{name:<24}{violations[name]:>10}")
     print(f"{'recovery (wall s)':<24}{'count':>8}{'p50':>8}{'p99':>8}")
-    for label, values in (("kill -> heartbeat", kills), ("drop -> reconnected", reconnects)):
+    rows = (
+        ("kill -> heartbeat", kills),
+        ("gateway kill -> bots back", gateways),
+        ("drop -> reconnected", reconnects),
+    )
+    for label, values in rows:
         print(
             f"{label:<24}{len(values):>8}{percentile(values, 0.5):>8}{percentile(values, 0.99):>8}"
         )
@@ -467,6 +558,11 @@ def report(
             "count": len(kills),
             "p50": percentile(kills, 0.5),
             "p99": percentile(kills, 0.99),
+        },
+        "gateway_kill_recovery_s": {
+            "count": len(gateways),
+            "p50": percentile(gateways, 0.5),
+            "p99": percentile(gateways, 0.99),
         },
         "reconnect_s": {
             "count": len(reconnects),

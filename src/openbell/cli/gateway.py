@@ -55,7 +55,10 @@ def gateway(
     allow_remote: Annotated[bool, typer.Option(help="listen beyond loopback")] = False,
     journal: Annotated[
         Path | None,
-        typer.Option(help="append every order received and every execution here (JSON lines)"),
+        typer.Option(
+            help="append every order, cancel and execution here (JSON lines); restarted in "
+            "the same sim run, the gateway rebuilds its account from it"
+        ),
     ] = None,
     config: ConfigOption = None,
 ) -> None:

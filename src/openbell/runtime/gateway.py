@@ -10,6 +10,7 @@ gone, like the bots.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import signal
@@ -25,12 +26,13 @@ from openbell.bars.frame import DayBars
 from openbell.bars.source import BarSource
 from openbell.config.settings import Settings
 from openbell.domain.errors import InvalidValue
-from openbell.domain.sessions import RelativeTime, Session
+from openbell.domain.sessions import NEW_YORK, RelativeTime, Session
 from openbell.ports import Calendar, Clock
 from openbell.runtime.bots import SUPERVISOR_PID_ENV, StopFlag
 from openbell.venue.tws.account import Holding
 from openbell.venue.tws.faults import Fault
 from openbell.venue.tws.gateway import GatewayConfig, TwsGateway
+from openbell.venue.tws.journal import earlier_life, read_journal
 
 DEFAULT_START = RelativeTime.parse("open - 90m")
 _ORPHAN_CHECK_S = 0.5
@@ -106,9 +108,39 @@ def build_gateway(
         journal=request.journal,
     )
     gateway = TwsGateway(config, clock, calendar, next_day=loader.next_day)
-    gateway.load_day(session, bars)
-    gateway.faults = [Fault.parse(text, session.trading_day) for text in request.faults]
+    run = _run_of(env)
+    earlier = [] if run is None or request.journal is None else _earlier(request.journal, run)
+    faults = [Fault.parse(text, session.trading_day) for text in request.faults]
+    if earlier:  # this run's gateway died and was restarted: rebuild its account
+        first = calendar.session(_sim_time(earlier[0]).astimezone(NEW_YORK).date())
+        gateway.load_day(first, bars if first == session else loader.bars(first))
+        gateway.replay(earlier)
+        # a fault due by now was the earlier life's (or fell while none was up): not again
+        now = clock.now()
+        faults = [f for f in faults if f.at is None or f.at > now]
+    else:
+        gateway.load_day(session, bars)
+    gateway.faults = faults
+    if run is not None:
+        gateway.mark_start(run)
     return gateway, session
+
+
+def _run_of(env: Mapping[str, str]) -> str | None:
+    """The run this gateway serves: its shared sim clock, which is new for every run."""
+    anchor = env.get(SIM_ANCHOR_ENV)
+    return None if anchor is None else hashlib.sha256(anchor.encode()).hexdigest()[:16]
+
+
+def _earlier(journal: Path, run: str) -> list[dict[str, object]]:
+    try:
+        return earlier_life(read_journal(journal), run)
+    except (OSError, UnicodeDecodeError, KeyError, ValueError) as exc:
+        raise InvalidValue(f"gateway journal {journal}", "a readable journal", repr(exc)) from None
+
+
+def _sim_time(record: Mapping[str, object]) -> datetime:
+    return datetime.fromisoformat(str(record["at"]))
 
 
 def stop_when_orphaned(environ: Mapping[str, str]) -> threading.Thread | None:

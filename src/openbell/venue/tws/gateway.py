@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -133,6 +133,11 @@ class TwsGateway:
         self._handlers.update(self.market.handlers())
         self._journal = None if self.config.journal is None else GatewayJournal(self.config.journal)
         self._journaled = 0
+        self._journaled_ids: set[str] = set()
+        """Executions already in the journal (by an earlier life): never written again."""
+        self._replaying = False
+        self._to_remake: set[str] = set()
+        """Executions of an earlier life the replay must make again (see :meth:`replay`)."""
 
     @property
     def open_connections(self) -> int:
@@ -169,6 +174,15 @@ class TwsGateway:
             self.inject(fault)
         self._deliver(self.desk.advance(now))
         self.market.pump(now)
+        if self._to_remake:
+            missing = self._to_remake - {e.execution.exec_id for e in self.desk.executions}
+            self._to_remake = set()
+            if missing:
+                log.error(
+                    "the replay did not make executions %s of the earlier life: the simulated "
+                    "account differs from it",
+                    sorted(missing),
+                )
 
     def _roll_over(self, now: datetime) -> None:
         """Once the replayed session's extended hours are over, load the next session."""
@@ -184,6 +198,74 @@ class TwsGateway:
             return
         log.info("replaying the next session, %s", following[0].trading_day)
         self.load_day(*following)
+
+    # --- an earlier life ----------------------------------------------------------------------
+    def replay(self, records: Sequence[Mapping[str, object]]) -> int:
+        """Stand where an earlier process of this gateway stood: place and cancel again, at
+        their journaled sim times, every ``order`` and ``cancel`` of ``records`` (see
+        :func:`~openbell.venue.tws.journal.earlier_life`). Return the orders replayed.
+
+        Call it after loading the first replayed day and before serving. Nobody is connected,
+        so nothing is sent; executions the journal already holds are not written again. The
+        matching engine is deterministic, so the same requests at the same times give the
+        same fills, ids and account; an execution the journal has but the replay does not
+        make is logged as an error (the simulated account then differs from the first one's).
+        """
+        journaled = {str(r["exec_id"]) for r in records if r.get("kind") == "execution"}
+        self._journaled_ids |= journaled
+        placed = 0
+        self._replaying = True
+        try:
+            for record in records:
+                kind = record.get("kind")
+                if kind not in ("order", "cancel"):
+                    continue
+                at = datetime.fromisoformat(str(record["at"]))
+                self._roll_over(at)
+                self._deliver(self.desk.advance(at))
+                client_id = int(str(record["client_id"]))
+                if kind == "cancel":
+                    self._deliver(self.desk.cancel(client_id, int(str(record["order_id"])), at))
+                    continue
+                fields = record.get("fields")
+                if not isinstance(fields, list):
+                    log.error("journal order %s has no wire fields: not replayed", record)
+                    continue
+                request = parse_place_order([str(f) for f in fields], int(str(record["version"])))
+                self.received_orders.append((client_id, request))
+                self._next_order_id = max(self._next_order_id, request.order_id + 1)
+                placed += 1
+                if self.market.knows(request.contract.symbol):
+                    self._deliver(self.desk.place(client_id, request, at))
+            if records:  # as far as the earlier life is known to have come
+                last = max(datetime.fromisoformat(str(r["at"])) for r in records)
+                self._roll_over(last)
+                self._deliver(self.desk.advance(last))
+        finally:
+            self._replaying = False
+        self._to_remake = journaled  # checked at the first pump, once the clock is past them
+        self._journal_executions()  # made by the earlier life, which died before writing them
+        log.warning(
+            "replayed %d orders of an earlier life of this gateway: %d executions, %d working",
+            placed,
+            len(self.desk.executions),
+            sum(1 for o in self.desk.orders.values() if not o.is_done),
+        )
+        return placed
+
+    def _journal_executions(self) -> None:
+        if self._journal is None:
+            return
+        for execution in self.desk.executions[self._journaled :]:
+            if execution.execution.exec_id not in self._journaled_ids:
+                self._journal.execution(execution)
+                self._journaled_ids.add(execution.execution.exec_id)
+        self._journaled = len(self.desk.executions)
+
+    def mark_start(self, run: str) -> None:
+        """Journal that a process of ``run`` starts serving (what a restart replays from)."""
+        if self._journal is not None:
+            self._journal.start(run, self.now())
 
     # --- serving ------------------------------------------------------------------------------
     async def start(
@@ -420,10 +502,8 @@ class TwsGateway:
 
     def _after_fills(self, out: list[Outgoing]) -> None:
         """Push positions, portfolio lines and account values after fills, as IB streams them."""
-        if self._journal is not None:
-            for execution in self.desk.executions[self._journaled :]:
-                self._journal.execution(execution)
-            self._journaled = len(self.desk.executions)
+        if not self._replaying:
+            self._journal_executions()
         # execDetails is 11, reqId, orderId, conId, symbol, ...
         symbols = sorted({str(f[4]) for _c, f in out if f[0] == EXEC_DETAILS})
         if not symbols:
@@ -489,7 +569,7 @@ class TwsGateway:
             return
         self.received_orders.append((session.client_id, request))
         if self._journal is not None:
-            self._journal.order(session.client_id, request, self.now())
+            self._journal.order(session.client_id, request, self.now(), message, session.version)
         self._next_order_id = max(self._next_order_id, request.order_id + 1)
         if not self.market.knows(request.contract.symbol):
             session.send(*answers.error(request.order_id, *NO_SECURITY))
@@ -514,6 +594,8 @@ class TwsGateway:
             for fields in held:
                 session.send(*fields)
             return
+        if self._journal is not None:
+            self._journal.cancel(session.client_id, order_id, self.now())
         out = self.desk.cancel(session.client_id, order_id, self.now())
         self._deliver(out)
 

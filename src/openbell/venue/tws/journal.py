@@ -1,9 +1,16 @@
-"""The gateway's own record of what it received and executed: the ground truth for tests.
+"""The gateway's own record of what it received and executed: the ground truth for tests,
+and what a restarted gateway rebuilds its account from.
 
 One JSON object per line, appended and flushed as it happens, so a test (or the chaos
 harness) can check the bots against what really reached the venue even after the gateway
 process is gone: no order sent twice, every execution booked once, nothing sold that the
 ledger does not hold.
+
+Records: ``start`` (a gateway process began serving a run), ``order`` (a placeOrder, with its
+wire fields), ``cancel`` (a cancel the venue acted on) and ``execution``. At IB the account
+lives on the servers, not in the Gateway process; the simulated gateway's account lives in
+its process, so a restarted one replays the ``order`` and ``cancel`` records of its run
+(:func:`earlier_life`) through a fresh matching engine to stand where the killed one stood.
 """
 
 from __future__ import annotations
@@ -27,11 +34,26 @@ class GatewayJournal:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._file: TextIO = os.fdopen(descriptor, "a", encoding="utf-8")
 
-    def order(self, client_id: int, request: PlaceOrder, at: datetime) -> None:
+    def start(self, run: str, at: datetime) -> None:
+        """A gateway process of ``run`` begins serving at sim time ``at``."""
+        self._write({"kind": "start", "at": at.isoformat(), "run": run})
+
+    def order(
+        self,
+        client_id: int,
+        request: PlaceOrder,
+        at: datetime,
+        fields: list[str] | None = None,
+        version: int | None = None,
+    ) -> None:
+        """A placeOrder read; with its wire ``fields`` and the session's server ``version``
+        a restarted gateway can place it again."""
         self._write(
             {
                 "kind": "order",
                 "at": at.isoformat(),
+                "fields": fields,
+                "version": version,
                 "client_id": client_id,
                 "order_id": request.order_id,
                 "order_ref": request.order_ref,
@@ -42,6 +64,12 @@ class GatewayJournal:
                 "tif": request.tif,
                 "oca_group": request.oca_group,
             }
+        )
+
+    def cancel(self, client_id: int, order_id: int, at: datetime) -> None:
+        """A cancel the venue acted on (one answered from held fill news never reached it)."""
+        self._write(
+            {"kind": "cancel", "at": at.isoformat(), "client_id": client_id, "order_id": order_id}
         )
 
     def execution(self, fill: Execution) -> None:
@@ -81,6 +109,25 @@ def read_journal(path: Path) -> list[dict[str, object]]:
         except json.JSONDecodeError:
             continue
     return records
+
+
+def earlier_life(records: list[dict[str, object]], run: str) -> list[dict[str, object]]:
+    """The records of ``run`` from its first ``start`` on: what an earlier gateway process of
+    the same run received and executed. Empty for a run this journal has not seen (a journal
+    kept across runs replays nothing of the others)."""
+    first = next(
+        (i for i, r in enumerate(records) if r.get("kind") == "start" and r.get("run") == run),
+        None,
+    )
+    if first is None:
+        return []
+    mine, current = [], run
+    for record in records[first:]:
+        if record.get("kind") == "start":
+            current = str(record.get("run"))
+        elif current == run:
+            mine.append(record)
+    return mine
 
 
 def executions_pnl(executions: list[dict[str, object]]) -> Decimal:
