@@ -36,7 +36,7 @@ from openbell.domain.candidates import PremarketFeatures, ScoreBatch
 from openbell.domain.enums import OrderRole, OrderStatus, PositionRole, PositionState
 from openbell.domain.positions import Position
 from openbell.domain.sessions import NEW_YORK, Session
-from openbell.domain.values import Confidence, Quantity, Symbol
+from openbell.domain.values import Confidence, OrderRef, Quantity, Symbol
 from openbell.runtime.loopback import GatewayThread
 from openbell.services.entries import send_entries
 from openbell.services.exits import ExitManager
@@ -195,14 +195,20 @@ def planned(venue: Venue) -> Position:
     )
 
 
+def moo_sent(venue: Venue) -> tuple[IbBroker, DayTrader, OrderRef]:
+    """A day-trader's life that sent WULF's MOO at 09:25, and the gateway has read it."""
+    broker = venue.life(TRADER_ID)
+    venue.wait_for("the day-trader to be ready", lambda: broker.ready, broker)
+    venue.advance_to(at("09:25"))
+    (ref,) = send_entries(venue.ledger, broker, [planned(venue)], EntryTiming())
+    venue.wait_for("the MOO at the gateway", lambda: venue.orders_sent(str(ref)) == 1, broker)
+    return broker, trader(venue, broker), ref
+
+
 def test_killed_between_the_moo_submission_and_its_ack_the_next_life_sends_nothing_again(
     venue: Venue,
 ) -> None:
-    first = venue.life(TRADER_ID)
-    venue.wait_for("the first life to be ready", lambda: first.ready, first)
-    venue.advance_to(at("09:25"))
-    (ref,) = send_entries(venue.ledger, first, [planned(venue)], EntryTiming())
-    venue.wait_for("the MOO at the gateway", lambda: venue.orders_sent(str(ref)) == 1, first)
+    first, _life, ref = moo_sent(venue)
     venue.kill(first)
     assert venue.ledger.order(ref).status is OrderStatus.PENDING  # the ack was never read
 
@@ -223,11 +229,7 @@ def test_killed_between_the_moo_submission_and_its_ack_the_next_life_sends_nothi
 def test_killed_between_a_fill_and_its_ledger_write_the_next_lives_book_it_once(
     venue: Venue,
 ) -> None:
-    first = venue.life(TRADER_ID)
-    venue.wait_for("the first life to be ready", lambda: first.ready, first)
-    venue.advance_to(at("09:25"))
-    first_life = trader(venue, first)
-    (ref,) = send_entries(venue.ledger, first, [planned(venue)], EntryTiming())
+    first, first_life, ref = moo_sent(venue)
     first_life.apply(venue.drain(first))
     assert venue.ledger.order(ref).status is OrderStatus.SUBMITTED
     venue.advance_to(at("09:31"))  # the auction fills the MOO; the execution goes out
@@ -251,12 +253,7 @@ def test_killed_between_a_fill_and_its_ledger_write_the_next_lives_book_it_once(
 def test_an_exit_manager_killed_before_booking_its_target_fill_never_sells_again(
     venue: Venue,
 ) -> None:
-    entries = venue.life(TRADER_ID)
-    venue.wait_for("the day-trader to be ready", lambda: entries.ready, entries)
-    venue.advance_to(at("09:25"))
-    day_trader = trader(venue, entries)
-    (ref,) = send_entries(venue.ledger, entries, [planned(venue)], EntryTiming())
-    venue.wait_for("the MOO at the gateway", lambda: venue.orders_sent(str(ref)) == 1, entries)
+    entries, day_trader, _ref = moo_sent(venue)
     venue.advance_to(at("09:31"))
     day_trader.apply(venue.drain(entries))
     [position] = venue.ledger.positions_of_day(DAY)

@@ -285,13 +285,20 @@ def test_an_adopted_position_without_exit_rules_is_flagged(ledger: SqliteLedger)
     assert ledger.events(limit=10)[-1].kind == "UNPROTECTED"
 
 
-def test_shares_from_a_later_partial_entry_fill_are_protected_too(ledger: SqliteLedger) -> None:
-    broker = FakeBroker()
-    manager = ExitManager(ledger, broker)
+def partly_entered(ledger: SqliteLedger, broker: FakeBroker, manager: ExitManager) -> OrderRef:
+    """WULF's entry sent, and 1,000 of its 2,358 shares filled and protected."""
     pid = morning(ledger, [row("WULF", "10.60", 200_000)])[0]
     (ref,) = send_entries(ledger, broker, [ledger.position(pid)], EntryTiming())
     broker.queued = [fill(ref, "WULF", Side.BUY, 1000, "10.00", n=1)]
     manager.apply(broker.events(), DAY)
+    return ref
+
+
+def test_shares_from_a_later_partial_entry_fill_are_protected_too(ledger: SqliteLedger) -> None:
+    broker = FakeBroker()
+    manager = ExitManager(ledger, broker)
+    ref = partly_entered(ledger, broker, manager)
+    pid = ledger.order(ref).position_id
     first_target, first_stop = broker.placed[1:]
     assert first_target.quantity == Quantity(1000)
     broker.queued = [fill(ref, "WULF", Side.BUY, 1358, "10.00", n=2)]
@@ -316,10 +323,8 @@ def test_a_late_entry_fill_after_the_target_sold_the_first_shares_is_protected(
 ) -> None:
     broker = FakeBroker()
     manager = ExitManager(ledger, broker)
-    pid = morning(ledger, [row("WULF", "10.60", 200_000)])[0]
-    (ref,) = send_entries(ledger, broker, [ledger.position(pid)], EntryTiming())
-    broker.queued = [fill(ref, "WULF", Side.BUY, 1000, "10.00", n=1)]
-    manager.apply(broker.events(), DAY)
+    ref = partly_entered(ledger, broker, manager)
+    pid = ledger.order(ref).position_id
     target, stop = broker.placed[1:]
     broker.queued = [
         OrderUpdate(ref, OrderStatus.CANCELLED, OPEN),  # the rest of the entry, cancelled
