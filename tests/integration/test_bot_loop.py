@@ -1,4 +1,5 @@
-"""The bot loop journals each loss and return of the IB link, once per change."""
+"""The bot loop journals each loss and return of the IB link, once per change, and never drops
+the broker's news when the ledger is too busy to book it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from openbell.adapters.calendar import ExchangeCalendar
 from openbell.adapters.clock import ManualClock
 from openbell.adapters.sqlite.ledger import SqliteLedger
 from openbell.config.settings import RuntimeSettings
-from openbell.domain.broker import BrokerEvent
+from openbell.domain.broker import BrokerEvent, OrderUpdate
+from openbell.domain.enums import OrderStatus
+from openbell.domain.errors import LedgerBusy
 from openbell.domain.orders import OrderIntent
 from openbell.domain.sessions import Session
 from openbell.domain.values import Money, OrderRef
@@ -85,3 +88,54 @@ def test_each_loss_and_return_of_the_link_is_one_event(tmp_path: Path) -> None:
         ledger.close()
     assert kinds == ["DISCONNECTED", "RECONNECTED", "DISCONNECTED", "RECONNECTED"]
     assert bot.steps == 5  # 4 scripted ready ticks and the last (no step while down)
+
+
+class OnceBroker(FlickeringBroker):
+    """Always ready; hands out each scripted batch of news once, like IB's adapter."""
+
+    def __init__(self, batches: Sequence[Sequence[BrokerEvent]], stop: StopFlag) -> None:
+        super().__init__([True] * (len(batches) + 2), stop)
+        self._batches = [list(batch) for batch in batches]
+
+    def events(self) -> Sequence[BrokerEvent]:
+        return self._batches.pop(0) if self._batches else []
+
+
+class BusyOnceBot(IdleBot):
+    """Books events in order; the ledger is busy the first time ``busy`` is booked."""
+
+    def __init__(self, busy: BrokerEvent) -> None:
+        super().__init__()
+        self.busy: BrokerEvent | None = busy
+        self.booked: list[BrokerEvent] = []
+
+    def apply(self, events: Sequence[BrokerEvent], trading_day: date) -> None:
+        for event in events:
+            if event is self.busy:
+                self.busy = None
+                raise LedgerBusy("the ledger stayed locked by another process")
+            self.booked.append(event)
+
+
+def test_news_a_busy_ledger_could_not_book_is_booked_at_the_next_tick_once(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock(NOW)
+    ledger = SqliteLedger.open(tmp_path / "l.sqlite", clock, process="exit-manager")
+    stop = StopFlag()
+    first, second, third = (
+        OrderUpdate(OrderRef(f"ob-20251029-WULF-1-{n}"), OrderStatus.SUBMITTED, NOW)
+        for n in ("entry", "target", "stop")
+    )
+    later = OrderUpdate(OrderRef("ob-20251029-WULF-1-flatten"), OrderStatus.SUBMITTED, NOW)
+    broker = OnceBroker([[first, second, third], [later]], stop)
+    bot = BusyOnceBot(busy=second)
+    loop = BotLoop(
+        bot, broker, ledger, clock, ExchangeCalendar.nyse(), RuntimeSettings(tick_s=0.01), stop
+    )
+    try:
+        assert loop.run() == 0
+    finally:
+        ledger.close()
+    # the busy ledger held up the second event; nothing was lost, nothing booked twice
+    assert bot.booked == [first, second, third, later]

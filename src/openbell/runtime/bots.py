@@ -139,6 +139,9 @@ class BotLoop:
         self._halted: str | None = None
         self._link_up = True
         """Whether IB was ready at the last tick (connected once ``run`` starts cycling)."""
+        self._unapplied: list[BrokerEvent] = []
+        """Broker news a busy ledger kept from being booked: the broker hands each event out
+        once, so these are applied first at the next tick, never dropped."""
 
     def run(self) -> int:
         """Run until stopped; return the process exit code (0: stopped on purpose)."""
@@ -189,7 +192,7 @@ class BotLoop:
         now = self._clock.now()
         session = session_at(self._calendar, now)
         try:
-            self._bot.apply(self._broker.events(), session.trading_day)
+            self._apply(session.trading_day)
             self._note_link(self._broker.ready)
             if self._broker.ready:
                 self._set("running", self._bot.step(now, session))
@@ -199,6 +202,19 @@ class BotLoop:
             self._set("retrying", str(exc))
         except StopAndAlert as exc:
             self._halt(exc)
+
+    def _apply(self, trading_day: date) -> None:
+        """Hand the bot the broker's news one event at a time, oldest first. If the ledger is
+        busy (RetryLater), the event that could not be booked and those after it wait for the
+        next tick; what was booked is not handed out again."""
+        waiting = [*self._unapplied, *self._broker.events()]
+        for index, event in enumerate(waiting):
+            try:
+                self._bot.apply([event], trading_day)
+            except RetryLater:
+                self._unapplied = waiting[index:]
+                raise
+        self._unapplied = []
 
     def _note_link(self, ready: bool) -> None:
         """Journal each loss and return of the IB link (the health report counts them)."""
