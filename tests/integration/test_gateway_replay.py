@@ -10,6 +10,8 @@ on the same journal, and compare the two accounts; then a bot reconnects and tra
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -28,6 +30,7 @@ from openbell.bars.frame import DayBars, to_ns
 from openbell.config import Settings
 from openbell.domain.broker import BrokerEvent
 from openbell.domain.enums import OrderRole, OrderStatus, OrderType, Side, TimeInForce
+from openbell.domain.errors import InvalidValue
 from openbell.domain.orders import Fill, OrderIntent
 from openbell.domain.sessions import NEW_YORK, Session
 from openbell.domain.values import OrderRef, Price, Quantity, Symbol
@@ -340,3 +343,54 @@ def test_openbell_gateway_restarted_in_the_same_run_rebuilds_and_skips_past_faul
     assert another_run.received_orders == [] and len(another_run.faults) == 2
     for built in (second, another_run):  # never served: close their journals
         asyncio.get_event_loop().run_until_complete(built.close())
+
+
+@pytest.mark.parametrize(
+    ("record", "found"),
+    [
+        ({"kind": "order", "at": "2016-04-29T09:25:00-04:00", "client_id": 1}, "KeyError"),
+        ({"kind": "cancel", "at": "yesterday", "client_id": 1, "order_id": 3}, "ValueError"),
+        ({"kind": "cancel", "at": "2016-04-29T09:26:00", "client_id": 1, "order_id": 3}, "zone"),
+        (
+            {"kind": "order", "at": "2016-04-29T09:25:00-04:00", "client_id": 1, "fields": ["3"]},
+            "KeyError",
+        ),
+        (
+            {
+                "kind": "order",
+                "at": "2016-04-29T09:25:00-04:00",
+                "client_id": 1,
+                "fields": ["3", "1"],
+                "version": 178,
+            },
+            "a message 3 of at least",
+        ),
+    ],
+)
+def test_a_damaged_journal_is_refused_saying_which_record(
+    tmp_path: Path, record: dict[str, object], found: str
+) -> None:
+    gateway = TwsGateway(GatewayConfig(account=ACCOUNT), ManualClock(at("09:30")), CALENDAR)
+    gateway.load_day(SESSION, BARS)
+    with pytest.raises(InvalidValue) as caught:
+        gateway.replay([record])
+    message = str(caught.value)
+    assert message.startswith("gateway journal record 1 of this run: expected an order")
+    assert found in message
+
+
+@pytest.mark.parametrize("first_at", ["2016-04-30T09:25:00-04:00", "soon"])
+def test_a_journal_whose_first_record_is_on_no_session_is_refused(
+    tmp_path: Path, first_at: str
+) -> None:
+    anchor = SimAnchor(
+        datetime(2016, 4, 12, 9, 20, tzinfo=NEW_YORK), datetime.now(UTC) + timedelta(days=1), 60
+    )
+    env = {SIM_ANCHOR_ENV: anchor.encode()}
+    journal = tmp_path / "gateway-journal.jsonl"
+    run = hashlib.sha256(anchor.encode().encode()).hexdigest()[:16]
+    lines = [{"kind": "start", "run": run, "at": "x"}, {"kind": "cancel", "at": first_at}]
+    journal.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    request = ReplayRequest(symbols=("FCX",), journal=journal)
+    with pytest.raises(InvalidValue, match="the gateway journal's first record of this run"):
+        build_gateway(request, Settings(), ExchangeCalendar.nyse(), environ=env)

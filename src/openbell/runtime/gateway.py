@@ -25,7 +25,7 @@ from openbell.backtest.sources import open_source, venue_config
 from openbell.bars.frame import DayBars
 from openbell.bars.source import BarSource
 from openbell.config.settings import Settings
-from openbell.domain.errors import InvalidValue
+from openbell.domain.errors import InvalidValue, NotATradingDay
 from openbell.domain.sessions import NEW_YORK, RelativeTime, Session
 from openbell.ports import Calendar, Clock
 from openbell.runtime.bots import SUPERVISOR_PID_ENV, StopFlag
@@ -107,19 +107,21 @@ def build_gateway(
         venue=venue_config(settings),
         journal=request.journal,
     )
-    gateway = TwsGateway(config, clock, calendar, next_day=loader.next_day)
     run = _run_of(env)
     earlier = [] if run is None or request.journal is None else _earlier(request.journal, run)
+    first = _first_session(earlier[0], calendar) if earlier else session
     faults = [Fault.parse(text, session.trading_day) for text in request.faults]
-    if earlier:  # this run's gateway died and was restarted: rebuild its account
-        first = calendar.session(_sim_time(earlier[0]).astimezone(NEW_YORK).date())
+    gateway = TwsGateway(config, clock, calendar, next_day=loader.next_day)
+    try:
         gateway.load_day(first, bars if first == session else loader.bars(first))
-        gateway.replay(earlier)
-        # a fault due by now was the earlier life's (or fell while none was up): not again
-        now = clock.now()
-        faults = [f for f in faults if f.at is None or f.at > now]
-    else:
-        gateway.load_day(session, bars)
+        if earlier:  # this run's gateway died and was restarted: rebuild its account
+            gateway.replay(earlier)
+            # a fault due by now was the earlier life's (or fell while none was up): not again
+            now = clock.now()
+            faults = [f for f in faults if f.at is None or f.at > now]
+    except BaseException:
+        gateway.close_journal()
+        raise
     gateway.faults = faults
     if run is not None:
         gateway.mark_start(run)
@@ -139,8 +141,17 @@ def _earlier(journal: Path, run: str) -> list[dict[str, object]]:
         raise InvalidValue(f"gateway journal {journal}", "a readable journal", repr(exc)) from None
 
 
-def _sim_time(record: Mapping[str, object]) -> datetime:
-    return datetime.fromisoformat(str(record["at"]))
+def _first_session(record: Mapping[str, object], calendar: Calendar) -> Session:
+    """The session of the journal's first record of this run: where its replay starts."""
+    try:
+        day = datetime.fromisoformat(str(record["at"])).astimezone(NEW_YORK).date()
+        return calendar.session(day)
+    except (KeyError, ValueError, NotATradingDay) as exc:
+        raise InvalidValue(
+            "the gateway journal's first record of this run",
+            "a sim time on a trading day",
+            f"{str(record)[:200]} ({type(exc).__name__}: {exc})",
+        ) from None
 
 
 def stop_when_orphaned(environ: Mapping[str, str]) -> threading.Thread | None:

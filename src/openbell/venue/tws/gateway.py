@@ -211,34 +211,24 @@ class TwsGateway:
         same fills, ids and account; an execution the journal has but the replay does not
         make is logged as an error (the simulated account then differs from the first one's).
         """
-        journaled = {str(r["exec_id"]) for r in records if r.get("kind") == "execution"}
+        journaled = {str(r.get("exec_id")) for r in records if r.get("kind") == "execution"}
         self._journaled_ids |= journaled
-        placed = 0
+        placed, last = 0, None
         self._replaying = True
         try:
-            for record in records:
-                kind = record.get("kind")
-                if kind not in ("order", "cancel"):
-                    continue
-                at = datetime.fromisoformat(str(record["at"]))
-                self._roll_over(at)
-                self._deliver(self.desk.advance(at))
-                client_id = int(str(record["client_id"]))
-                if kind == "cancel":
-                    self._deliver(self.desk.cancel(client_id, int(str(record["order_id"])), at))
-                    continue
-                fields = record.get("fields")
-                if not isinstance(fields, list):
-                    log.error("journal order %s has no wire fields: not replayed", record)
-                    continue
-                request = parse_place_order([str(f) for f in fields], int(str(record["version"])))
-                self.received_orders.append((client_id, request))
-                self._next_order_id = max(self._next_order_id, request.order_id + 1)
-                placed += 1
-                if self.market.knows(request.contract.symbol):
-                    self._deliver(self.desk.place(client_id, request, at))
-            if records:  # as far as the earlier life is known to have come
-                last = max(datetime.fromisoformat(str(r["at"])) for r in records)
+            for number, record in enumerate(records, start=1):
+                try:
+                    at = _sim_time(record)
+                    last = at if last is None else max(last, at)
+                    placed += self._replay_one(record)
+                except (KeyError, TypeError, ValueError) as exc:  # InvalidValue is a ValueError
+                    raise InvalidValue(
+                        f"gateway journal record {number} of this run",
+                        "an order with its wire fields and version, or a cancel, each with its "
+                        "sim time and client id (refusing to guess the account)",
+                        f"{str(record)[:200]} ({type(exc).__name__}: {exc})",
+                    ) from None
+            if last is not None:  # as far as the earlier life is known to have come
                 self._roll_over(last)
                 self._deliver(self.desk.advance(last))
         finally:
@@ -253,6 +243,28 @@ class TwsGateway:
         )
         return placed
 
+    def _replay_one(self, record: Mapping[str, object]) -> int:
+        """Place or cancel one journaled request again; return 1 for an order, else 0."""
+        kind = record.get("kind")
+        if kind not in ("order", "cancel"):
+            return 0
+        at = _sim_time(record)
+        self._roll_over(at)
+        self._deliver(self.desk.advance(at))
+        client_id = int(str(record["client_id"]))
+        if kind == "cancel":
+            self._deliver(self.desk.cancel(client_id, int(str(record["order_id"])), at))
+            return 0
+        fields = record["fields"]
+        if not isinstance(fields, list):
+            raise TypeError(f"fields: expected a list, found {type(fields).__name__}")
+        request = parse_place_order([str(f) for f in fields], int(str(record["version"])))
+        self.received_orders.append((client_id, request))
+        self._next_order_id = max(self._next_order_id, request.order_id + 1)
+        if self.market.knows(request.contract.symbol):
+            self._deliver(self.desk.place(client_id, request, at))
+        return 1
+
     def _journal_executions(self) -> None:
         if self._journal is None:
             return
@@ -261,6 +273,12 @@ class TwsGateway:
                 self._journal.execution(execution)
                 self._journaled_ids.add(execution.execution.exec_id)
         self._journaled = len(self.desk.executions)
+
+    def close_journal(self) -> None:
+        """Close the journal of a gateway that will not serve (``close`` does it otherwise)."""
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
 
     def mark_start(self, run: str) -> None:
         """Journal that a process of ``run`` starts serving (what a restart replays from)."""
@@ -289,8 +307,7 @@ class TwsGateway:
                     await task
         self._replay = None
         await self._stop_serving()
-        if self._journal is not None:
-            self._journal.close()
+        self.close_journal()
 
     async def _stop_serving(self) -> None:
         if self._server is not None:
@@ -598,6 +615,13 @@ class TwsGateway:
             self._journal.cancel(session.client_id, order_id, self.now())
         out = self.desk.cancel(session.client_id, order_id, self.now())
         self._deliver(out)
+
+
+def _sim_time(record: Mapping[str, object]) -> datetime:
+    at = datetime.fromisoformat(str(record["at"]))
+    if at.tzinfo is None:
+        raise ValueError(f"at: expected a time with its zone, found {record['at']!r}")
+    return at
 
 
 def _request_id(message: list[str]) -> int:

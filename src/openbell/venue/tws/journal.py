@@ -98,16 +98,18 @@ class GatewayJournal:
 
 
 def read_journal(path: Path) -> list[dict[str, object]]:
-    """Every record of a journal, in order; a line that is not JSON (an unfinished last
-    line, if the gateway died mid-write) is skipped."""
+    """Every record of a journal, in order; a line that is not a JSON object (an unfinished
+    last line, if the gateway died mid-write) is skipped."""
     if not path.exists():
         return []
     records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError:
             continue
+        if isinstance(record, dict):
+            records.append(record)
     return records
 
 
