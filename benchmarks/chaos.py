@@ -113,19 +113,17 @@ min_confidence = 0.0
 target_pct = 1.2
 
 # x600 squeezes a bot's start-up: five wall seconds on a loaded machine are 50 sim minutes,
-# and a day-trader still starting at the MOO cutoff rightly plans nothing. Waking the bots
-# 2.5 h before the open leaves them 9 wall seconds before the scan.
-[schedule]
-wake = "open - 150m"
-
+# and a day-trader still starting at the MOO cutoff rightly plans nothing. The run starts at
+# the wake, and the clock stands still for the first 15 wall seconds while every process
+# starts (sim.warmup_s); then the day-trader still has 9 wall seconds before the cutoff.
 # The same squeeze at the close: a restart of 3 wall seconds is half an hour at x600, past a
 # flatten that a real restart would never miss. From 40 minutes before the close the clock
 # runs at --close-speed (x100: 3 wall seconds are 5 sim minutes).
 [sim]
-start = "open - 155m"
+start = "open - 90m"
 slow_from = "close - 40m"
 slow_speed = {close_speed}
-warmup_s = 3
+warmup_s = 15
 holdings = {holdings}
 faults = {faults}
 """
