@@ -8,11 +8,13 @@ the day-trader and the exit-manager as processes over loopback, and a real ledge
 account also holds shares openbell does not own (the protected holdings). Across the day the
 harness injects a seeded random mix of faults:
 
-- SIGKILL of the day-trader, the exit-manager or the simulated gateway at a random moment,
-  some aimed at the MOO submissions (between an order's submission and its acknowledgement)
-  and at the opening auction (between a fill and its ledger write). The supervisor restarts
-  what was killed; a restarted gateway rebuilds its account from its journal, as a real IB
-  Gateway's orders live on at IB;
+- SIGKILL of the day-trader, the exit-manager, the simulated gateway or the supervisor at a
+  random moment, some aimed at the MOO submissions (between an order's submission and its
+  acknowledgement) and at the opening auction (between a fill and its ledger write). The
+  supervisor restarts what was killed; a restarted gateway rebuilds its account from its
+  journal, as a real IB Gateway's orders live on at IB. A killed supervisor is followed at once
+  by ``openbell run --mode sim --resume``, as a service manager would restart it: it waits for
+  the orphaned children to stop (the run lock), then starts them again on the same clock;
 - gateway faults (``sim.faults``): socket drops, 1100 then 1101 or 1102, 10349, a late 10147,
   a fill after a cancel, a cancel before a reject, a gateway restart;
 - a locked ledger: another process holds the write lock for seconds.
@@ -29,13 +31,15 @@ After each day it checks, against the gateway's journal (the ground truth):
 and that the run itself ended cleanly (``run-exit``). It prints the days run, the faults
 injected by kind, the violations by invariant (the target is zero) and the recovery times:
 from a bot's SIGKILL to its next life's first heartbeat, from the gateway's SIGKILL to every
-running bot's reconnection, and from a dropped connection to its reconnection, in wall
-seconds. ``--json FILE`` also writes the figures.
+running bot's reconnection, from the supervisor's SIGKILL to every running bot's next life,
+and from a dropped connection to its reconnection, in wall seconds. ``--json FILE`` also
+writes the figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -46,6 +50,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -72,9 +77,11 @@ GATEWAY_FAULTS = (
     "cancelled-before-201",
     "restart",
 )
-KILLS = ("kill-day-trader", "kill-exit-manager", "kill-gateway")
+KILLS = ("kill-day-trader", "kill-exit-manager", "kill-gateway", "kill-supervisor")
 BOTS = ("day-trader", "exit-manager")
 LEDGER_LOCK = "ledger-lock"
+RUN_ARGV = (sys.executable, "-m", "openbell", "run", "--mode", "sim")
+RESUME_ARGV = [*RUN_ARGV, "--resume"]
 KILL_WINDOW = timedelta(minutes=30)
 """A kill whose bot is not running at its moment is tried again for this long (sim time)."""
 _NO_CLOCK = ManualClock(datetime(2000, 1, 1, tzinfo=UTC))
@@ -144,6 +151,7 @@ class DayResult:
     violations: dict[str, list[str]] = field(default_factory=dict)
     kill_recoveries: list[float] = field(default_factory=list)
     gateway_recoveries: list[float] = field(default_factory=list)
+    supervisor_recoveries: list[float] = field(default_factory=list)
     reconnects: list[float] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     """Kills and locks not injected, with why (their bot was not running, the day ended)."""
@@ -213,11 +221,25 @@ def fault_text(fault: Planned) -> str:
 # --------------------------------------------------------------------------- one day
 
 
+_IN_WAL_MODE: set[Path] = set()
+"""Ledgers seen in WAL mode: their header is never read again (see :func:`_reader`)."""
+
+
 def _reader(path: Path) -> SqliteLedger | None:
+    """A read-only connection to the run's ledger, or None while it is not ready.
+
+    The header is peeked at (is the new file in WAL mode yet?) only until it is: closing any
+    descriptor of the file drops every POSIX lock this process holds on it, so a peek while
+    another of this process's connections is open would let the run's last process take the
+    file for its own, checkpoint and delete the WAL under that connection, which then reads
+    "database disk image is malformed" (it did, across a supervisor kill and resume).
+    """
     try:
-        with path.open("rb") as file:
-            if file.read(20)[18:20] != b"\x02\x02":  # not in WAL mode yet
-                return None
+        if path not in _IN_WAL_MODE:
+            with path.open("rb") as file:
+                if file.read(20)[18:20] != b"\x02\x02":  # not in WAL mode yet
+                    return None
+            _IN_WAL_MODE.add(path)
         return SqliteLedger.open_read_only(
             path, ManualClock(datetime(2000, 1, 1, tzinfo=UTC)), process="chaos"
         )
@@ -225,22 +247,76 @@ def _reader(path: Path) -> SqliteLedger | None:
         return None
 
 
+class Run:
+    """The day's ``openbell run``; after a supervisor kill, the ``--resume`` that continues it."""
+
+    def __init__(self, workdir: Path, argv: list[str], env: dict[str, str]) -> None:
+        self._workdir, self._argv, self._env = workdir, argv, env
+        self._lock = threading.Lock()
+        self._superseded: set[int] = set()
+        self.process = self._start(argv)
+
+    def _start(self, argv: list[str]) -> subprocess.Popen[bytes]:
+        with (self._workdir / "run.out").open("ab") as out:
+            return subprocess.Popen(
+                argv,
+                cwd=self._workdir,
+                env=self._env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def poll(self) -> int | None:
+        return self.process.poll()
+
+    def kill_supervisor(self) -> bool:
+        """SIGKILL the supervisor alone (its children see it gone and stop), then start
+        ``openbell run --resume``, which waits for them before it starts the day again."""
+        with self._lock:
+            process = self.process
+            if process.poll() is not None:
+                return False
+            self._superseded.add(process.pid)
+            process.kill()
+            process.wait()
+            self.process = self._start(RESUME_ARGV)
+            return True
+
+    def wait(self, timeout_s: float) -> int:
+        """The exit code of the run's last supervisor (raise TimeoutExpired past the time)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            process = self.process
+            code = process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            with self._lock:
+                if process.pid not in self._superseded:
+                    return code
+
+    def kill_all(self) -> None:
+        with self._lock:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
 class Injector(threading.Thread):
     """Fires the day's kills and ledger locks when the run's shared sim clock reaches them
     (read from the bots' heartbeats), and measures each kill's recovery."""
 
-    def __init__(self, workdir: Path, faults: list[Planned], process: subprocess.Popen[bytes]):
+    def __init__(self, workdir: Path, faults: list[Planned], run: Run):
         super().__init__(daemon=True)
         self._workdir = workdir
         self._path = workdir / "ledger.sqlite"
         self._due = [f for f in faults if f.kind in KILLS or f.kind == LEDGER_LOCK]
-        self._process = process
+        self._run = run
         self.recoveries: list[float] = []
         self.gateway_recoveries: list[float] = []
+        self.supervisor_recoveries: list[float] = []
         self.missed: list[str] = []
 
     def run(self) -> None:
-        while self._due and self._process.poll() is None:
+        while self._due and self._run.poll() is None:
             ledger = _reader(self._path)
             if ledger is None:
                 time.sleep(0.05)
@@ -265,6 +341,9 @@ class Injector(threading.Thread):
             if fault.kind == "kill-gateway":
                 self._kill_gateway(fault, ledger)
                 continue
+            if fault.kind == "kill-supervisor":
+                self._kill_supervisor(fault, ledger)
+                continue
             name = fault.kind.removeprefix("kill-")
             beat = beats.get(name)
             if beat is None or beat.status != "running":
@@ -279,7 +358,7 @@ class Injector(threading.Thread):
                 self.missed.append(f"{fault.kind}@{fault.at:%H:%M:%S} (gone)")
                 continue
             killed = time.monotonic()
-            recovered = _wait_restarted(self._path, name, beat.pid, self._process)
+            recovered = _wait_restarted(self._path, name, beat.pid, self._run)
             if recovered:
                 self.recoveries.append(time.monotonic() - killed)
 
@@ -290,20 +369,29 @@ class Injector(threading.Thread):
         if pid is None:
             self.missed.append(f"{fault.kind}@{fault.at:%H:%M:%S} (no gateway process)")
             return
-        running = {
-            b.process: b.pid
-            for b in ledger.heartbeats()
-            if b.process in BOTS and b.status not in ("stopped", "halted") and _alive(b.pid)
-        }
-        before = _reconnects(ledger)
+        running, before = _running_bots(ledger), _reconnects(ledger)
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             self.missed.append(f"{fault.kind}@{fault.at:%H:%M:%S} (gone)")
             return
-        killed = time.monotonic()
+        self._measure_back(time.monotonic(), running, before, self.gateway_recoveries)
+
+    def _kill_supervisor(self, fault: Planned, ledger: SqliteLedger) -> None:
+        """SIGKILL the supervisor and start ``openbell run --resume``; measure until every
+        bot that was running runs again (its children stop once orphaned, and the new
+        supervisor starts the gateway, which replays its journal, and the bots)."""
+        running, before = _running_bots(ledger), _reconnects(ledger)
+        if not self._run.kill_supervisor():
+            self.missed.append(f"{fault.kind}@{fault.at:%H:%M:%S} (the run is over)")
+            return
+        self._measure_back(time.monotonic(), running, before, self.supervisor_recoveries)
+
+    def _measure_back(
+        self, killed: float, running: dict[str, int], before: Counter[str], into: list[float]
+    ) -> None:
         deadline = killed + 60
-        while time.monotonic() < deadline and self._process.poll() is None:
+        while time.monotonic() < deadline and self._run.poll() is None:
             reader = _reader(self._path)
             if reader is not None:
                 try:
@@ -311,9 +399,18 @@ class Injector(threading.Thread):
                 finally:
                     reader.close()
                 if back:
-                    self.gateway_recoveries.append(time.monotonic() - killed)
+                    into.append(time.monotonic() - killed)
                     return
             time.sleep(0.02)
+
+
+def _running_bots(ledger: SqliteLedger) -> dict[str, int]:
+    """The pid of each bot running now."""
+    return {
+        b.process: b.pid
+        for b in ledger.heartbeats()
+        if b.process in BOTS and b.status not in ("stopped", "halted") and _alive(b.pid)
+    }
 
 
 def _gateway_pid(workdir: Path) -> int | None:
@@ -368,7 +465,7 @@ def _hold_lock(path: Path, seconds: float) -> None:
         conn.close()
 
 
-def _wait_restarted(path: Path, name: str, old_pid: int, run: subprocess.Popen[bytes]) -> bool:
+def _wait_restarted(path: Path, name: str, old_pid: int, run: Run) -> bool:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and run.poll() is None:
         ledger = _reader(path)
@@ -398,21 +495,19 @@ def run_day(
     )
     (workdir / "openbell.toml").write_text(config, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENBELL")}
-    argv = [sys.executable, "-m", "openbell", "run", "--mode", "sim", "--day", str(day)]
+    argv = [*RUN_ARGV, "--day", str(day)]
     argv += ["--days", "1", "--speed", str(speed)]
     result = DayResult(day, faults)
     started = time.monotonic()
-    with (workdir / "run.out").open("wb") as out:
-        process = subprocess.Popen(
-            argv, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    injector = Injector(workdir, faults, process)
+    (workdir / "run.out").unlink(missing_ok=True)
+    run = Run(workdir, argv, env)
+    injector = Injector(workdir, faults, run)
     injector.start()
     try:
-        code = process.wait(timeout=timeout_s)
+        code = run.wait(timeout_s)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        code = process.wait()
+        run.kill_all()
+        code = -9
         result.violations["run-exit"] = [f"the run did not end within {timeout_s:g} s"]
     injector.join(timeout=10)
     result.wall_s = time.monotonic() - started
@@ -420,6 +515,7 @@ def run_day(
         result.violations["run-exit"] = [f"exit code {code} (see {workdir / 'run.out'})"]
     result.kill_recoveries = injector.recoveries
     result.gateway_recoveries = injector.gateway_recoveries
+    result.supervisor_recoveries = injector.supervisor_recoveries
     result.skipped = injector.missed
     result.violations |= check_day(workdir, day, result)
     result.reconnects = reconnect_times(workdir / "ledger.sqlite", speed)
@@ -514,23 +610,25 @@ def report(
     }
     kills = [t for r in results for t in r.kill_recoveries]
     gateways = [t for r in results for t in r.gateway_recoveries]
+    supervisors = [t for r in results for t in r.supervisor_recoveries]
     reconnects = [t for r in results for t in r.reconnects]
     print(f"chaos: {len(results)} days, seed {seed}, x{speed:g} (x{close_speed:g} near the close)")
-    print(f"{'fault':<24}{'injected':>10}")
+    print(f"{'fault':<30}{'injected':>10}")
     for kind in (*KILLS, *GATEWAY_FAULTS, LEDGER_LOCK):
-        print(f"{kind:<24}{faults.get(kind, 0):>10}")
-    print(f"{'invariant':<24}{'violations':>10}")
+        print(f"{kind:<30}{faults.get(kind, 0):>10}")
+    print(f"{'invariant':<30}{'violations':>10}")
     for name in INVARIANTS:
-        print(f"{name:<24}{violations[name]:>10}")
-    print(f"{'recovery (wall s)':<24}{'count':>8}{'p50':>8}{'p99':>8}")
+        print(f"{name:<30}{violations[name]:>10}")
+    print(f"{'recovery (wall s)':<30}{'count':>8}{'p50':>8}{'p99':>8}")
     rows = (
         ("kill -> heartbeat", kills),
         ("gateway kill -> bots back", gateways),
+        ("supervisor kill -> bots back", supervisors),
         ("drop -> reconnected", reconnects),
     )
     for label, values in rows:
         print(
-            f"{label:<24}{len(values):>8}{percentile(values, 0.5):>8}{percentile(values, 0.99):>8}"
+            f"{label:<30}{len(values):>8}{percentile(values, 0.5):>8}{percentile(values, 0.99):>8}"
         )
     for r in results:
         for fault in r.skipped:
@@ -561,6 +659,11 @@ def report(
             "count": len(gateways),
             "p50": percentile(gateways, 0.5),
             "p99": percentile(gateways, 0.99),
+        },
+        "supervisor_kill_recovery_s": {
+            "count": len(supervisors),
+            "p50": percentile(supervisors, 0.5),
+            "p99": percentile(supervisors, 0.99),
         },
         "reconnect_s": {
             "count": len(reconnects),
@@ -613,6 +716,7 @@ def main() -> int:
                 args.close_speed,
             )
         except Exception as exc:  # one broken day must not lose the table of the others
+            traceback.print_exc()
             result = DayResult(day, faults)
             result.violations["run-exit"] = [f"the harness failed: {exc!r}"]
         print(result.line(number), flush=True)

@@ -1,10 +1,12 @@
 """One chaos day, the small configuration of ``benchmarks/chaos.py`` in the default suite.
 
 Seed 9 replays 2016-04-12 with six faults: the day-trader killed during the MOO submissions,
-a ledger locked by another process, 1100/1102, the exit-manager killed mid-morning, a fill
-held back until after its cancel (the fault that once made the exit-manager sell the same
-shares twice), and a socket drop. The harness checks the gateway's journal against the
-ledger; this test also checks that the day traded and that a kill really landed.
+a ledger locked by another process, 1100/1102, the supervisor killed at noon (its children
+stop once orphaned; ``openbell run --resume`` waits for them, then starts the gateway, which
+replays its journal, and both bots again on the same clock), a fill held back until after
+its cancel (the fault that once made the exit-manager sell the same shares twice), and a
+socket drop. The harness checks the gateway's journal against the ledger; this test also
+checks that the day traded and that the kills really landed.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ def test_a_chaos_day_keeps_every_promise(tmp_path: Path) -> None:
     # A kill waits up to KILL_WINDOW for its bot to be running; on a loaded machine one may
     # still find it busy (reported as "not injected"). At least one must land and recover.
     assert summary["kill_recovery_s"]["count"] >= 1, printed[-2000:]
+    # the supervisor's kill at noon, when every process runs: it lands, and the bots come back
+    assert summary["supervisor_kill_recovery_s"]["count"] == 1, printed[-2000:]
     ledger = SqliteLedger.open_read_only(
         tmp_path / "days" / "day-001" / "ledger.sqlite",
         ManualClock(datetime(2000, 1, 1, tzinfo=UTC)),

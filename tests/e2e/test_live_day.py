@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections import Counter
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -138,5 +139,18 @@ def _entries_submitted(ledger: SqliteLedger) -> bool:
 
 
 def _exits_working(ledger: SqliteLedger) -> bool:
-    exits = [o for o in ledger.orders(live_only=True) if o.role is not OrderRole.ENTRY]
-    return len(exits) == 4 and all(o.status is OrderStatus.SUBMITTED for o in exits)
+    """Each open position has its target and its stop working (at least one is open).
+
+    Not "all four exits": at x600 a target placed late (the restarted day-trader took seven
+    wall seconds on a loaded machine) may fill within a tenth of a wall second, and a poller
+    can miss so short a window."""
+    held = [p for p in ledger.active_positions() if p.state is PositionState.OPEN]
+    working = Counter(
+        (o.symbol, o.role)
+        for o in ledger.orders(live_only=True)
+        if o.role in (OrderRole.TARGET, OrderRole.STOP) and o.status is OrderStatus.SUBMITTED
+    )
+    return bool(held) and all(
+        working[p.symbol, OrderRole.TARGET] == 1 and working[p.symbol, OrderRole.STOP] == 1
+        for p in held
+    )

@@ -23,11 +23,11 @@ import time
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from sim_day import FAST_RUNTIME, SimRun, sim_run
+from sim_day import FAST_RUNTIME, SimRun, resumed_run, sim_run
 
 from openbell.adapters.sqlite.ledger import SqliteLedger
 
@@ -216,3 +216,48 @@ def test_when_the_supervisor_is_killed_its_children_stop_by_themselves(
         beat = beats[bot]
         assert beat.status == "stopped"
         assert beat.detail == f"the supervisor (pid {run.process.pid}) is gone"
+
+
+def test_a_run_resumed_after_its_supervisor_was_killed_goes_on_with_the_same_clock(
+    started: tuple[SimRun, list[Proc]],
+) -> None:
+    run, procs = started
+    ledger = run.ledger()
+    try:
+        killed_at = max(b.beat_at for b in ledger.heartbeats())
+    finally:
+        ledger.close()
+    os.kill(run.process.pid, signal.SIGKILL)
+    run.process.wait(timeout=10)
+    # at once, as a service manager would: the new run waits for the orphans (the run lock)
+    with resumed_run(run.workdir) as again:
+        found: dict[str, int] = {}
+
+        def all_up_again(ledger: SqliteLedger) -> bool:
+            pids = _supervised_pids(ledger)
+            if pids is None or set(pids.values()) & {p.pid for p in procs}:
+                return False
+            found.update(pids)
+            return True
+
+        again.wait_for("the resumed run's gateway and bots running", all_up_again, timeout_s=60)
+        new = [_proc(name, pid) for name, pid in found.items()]
+        assert _running(procs, within_s=0) == [], "the old run's processes outlived the new one"
+        ledger = again.ledger()
+        try:
+            beats = {b.process: b for b in ledger.heartbeats()}
+        finally:
+            ledger.close()
+        # the sim clock went on from where it was (at x60, a few sim minutes), not from 08:00
+        resumed_at = beats["day-trader"].beat_at
+        assert killed_at <= resumed_at < killed_at + timedelta(minutes=30)
+        assert "resuming the sim run of 2016-04-29" in again.output()
+        assert (run.workdir / "var" / "ledger.sqlite.run.lock").read_text().strip() == str(
+            again.process.pid
+        )
+        # the new gateway carried on the same run: its journal has a second start of it
+        starts = [r for r in again.journal if r["kind"] == "start"]
+        assert len(starts) == 2 and starts[0]["run"] == starts[1]["run"]
+        os.kill(again.process.pid, signal.SIGTERM)
+        assert again.process.wait(timeout=STOP_GRACE_S + MARGIN_S + 30) == 0
+    assert _running(new, within_s=0) == []  # the resumed supervisor stopped its own children

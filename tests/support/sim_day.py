@@ -129,12 +129,28 @@ def sim_run(
     ``extra_env`` adds to (or overrides) the run's environment, e.g. ``PYTHONPATH``.
     """
     (workdir / "openbell.toml").write_text(FAST_RUNTIME + config, encoding="utf-8")
+    argv = ["--day", day.isoformat(), "--days", str(days), "--speed", str(speed), *extra]
+    with _started(workdir, argv, extra_env) as run:
+        yield run
+
+
+@contextmanager
+def resumed_run(workdir: Path, extra_env: Mapping[str, str] | None = None) -> Iterator[SimRun]:
+    """Start ``openbell run --mode sim --resume`` in ``workdir`` (after its supervisor died);
+    its output goes on in the same ``run.out``. Always clean up."""
+    with _started(workdir, ["--resume"], extra_env) as run:
+        yield run
+
+
+@contextmanager
+def _started(
+    workdir: Path, options: list[str], extra_env: Mapping[str, str] | None
+) -> Iterator[SimRun]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENBELL")}
     env["COLUMNS"] = "200"
     env.update(extra_env or {})
-    argv = [sys.executable, "-m", "openbell", "run", "--mode", "sim", "--day", day.isoformat()]
-    argv += ["--days", str(days), "--speed", str(speed), *extra]
-    with (workdir / "run.out").open("w", encoding="utf-8") as out:  # never a full pipe
+    argv = [sys.executable, "-m", "openbell", "run", "--mode", "sim", *options]
+    with (workdir / "run.out").open("a", encoding="utf-8") as out:  # never a full pipe
         process = subprocess.Popen(
             argv, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )

@@ -4,7 +4,9 @@ sim clock's speed plan that ``openbell run`` makes from the calendar."""
 from __future__ import annotations
 
 import asyncio
+import stat
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,10 +20,16 @@ from openbell.adapters.clock import (
     SpeedChange,
     SystemClock,
 )
-from openbell.config import load_settings
+from openbell.config import Settings, load_settings
 from openbell.domain.errors import ConfigError, InvalidValue, RefusedInput
 from openbell.domain.sessions import RelativeTime
-from openbell.runtime.run import RunOptions, RunPlan, plan_run, sim_speed_plan
+from openbell.runtime.run import (
+    RunOptions,
+    RunPlan,
+    plan_run,
+    record_sim_run,
+    sim_speed_plan,
+)
 from openbell.strategy.schedule import DayPlan
 
 ET = ZoneInfo("America/New_York")
@@ -571,3 +579,77 @@ def test_the_speed_plan_merges_overlapping_windows_and_skips_no_op_changes(
     assert (speed, changes) == (10_000.0, (SpeedChange(_at(MONDAY, "08:00"), 600),))
     speed, changes = sim_speed_plan(timelines, start, awake_speed=600, asleep_speed=600)
     assert (speed, changes) == (600.0, ())
+
+
+# --------------------------------------------------------------------------- --resume
+
+
+def _settings_in(tmp_path: Path, **env: str) -> Settings:
+    environ = {f"OPENBELL__{key.upper()}": value for key, value in env.items()}
+    environ["OPENBELL__LOGGING__DIRECTORY"] = str(tmp_path / "logs")
+    return load_settings(None, dotenv_file=None, environ=environ).settings
+
+
+def test_a_resumed_sim_run_continues_the_recorded_clock_day_and_length(
+    tmp_path: Path, calendar: ExchangeCalendar
+) -> None:
+    settings = _settings_in(tmp_path)
+    original = plan_run(settings, RunOptions(mode="sim", day=MONDAY, days=2), calendar)
+    path = record_sim_run(settings, original)
+    assert path == tmp_path / "logs" / "sim-run.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    resumed = plan_run(settings, RunOptions(mode="sim", resume=True), calendar)
+    assert resumed.anchor == original.anchor
+    assert resumed.env[SIM_ANCHOR_ENV] == original.env[SIM_ANCHOR_ENV]
+    assert (resumed.first, resumed.days, resumed.until) == (
+        original.first,
+        2,
+        original.until,
+    )
+    # a new gateway on a new port, the same journal: it replays this run's orders
+    assert resumed.gateway_argv is not None and original.gateway_argv is not None
+    journal = resumed.gateway_argv.index("--journal")
+    assert resumed.gateway_argv[journal + 1] == original.gateway_argv[journal + 1]
+
+
+@pytest.mark.parametrize(
+    ("options", "expected_fragment"),
+    [
+        (RunOptions(mode="sim", resume=True, day=MONDAY), "leave out --day"),
+        (RunOptions(mode="sim", resume=True, days=1, speed=60), "leave out --days, --speed"),
+        (RunOptions(mode="paper", resume=True), "in paper and live mode start 'openbell run'"),
+    ],
+)
+def test_resume_refuses_options_that_would_change_the_recorded_run(
+    tmp_path: Path, calendar: ExchangeCalendar, options: RunOptions, expected_fragment: str
+) -> None:
+    settings = _settings_in(tmp_path)
+    record_sim_run(settings, plan_run(settings, RunOptions(mode="sim", day=MONDAY), calendar))
+    with pytest.raises(RefusedInput, match=expected_fragment):
+        plan_run(settings, options, calendar)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected_fragment"),
+    [
+        (None, "no such file"),
+        ("{not json", "JSONDecodeError"),
+        ('{"anchor": "x|y", "first": "2015-12-28", "days": 1}', "OPENBELL_SIM_ANCHOR"),
+        ('{"first": "2015-12-28", "days": 1}', "KeyError"),
+        (f'{{"anchor": "{ENCODED}", "first": "2015-12-27", "days": 1}}', "no session on"),
+        (f'{{"anchor": "{ENCODED}", "first": "2015-12-28", "days": 0}}', "days 0"),
+        (f'{{"anchor": "{ENCODED}", "first": "2015-12-28", "days": true}}', "days True"),
+        ("[1, 2]", "TypeError"),
+    ],
+)
+def test_resume_refuses_a_missing_or_damaged_record_saying_what_it_found(
+    tmp_path: Path, calendar: ExchangeCalendar, text: str | None, expected_fragment: str
+) -> None:
+    settings = _settings_in(tmp_path)
+    if text is not None:
+        (tmp_path / "logs").mkdir()
+        (tmp_path / "logs" / "sim-run.json").write_text(text)
+    with pytest.raises(InvalidValue) as refused:
+        plan_run(settings, RunOptions(mode="sim", resume=True), calendar)
+    message = str(refused.value)
+    assert "sim-run.json" in message and expected_fragment in message, message

@@ -60,6 +60,14 @@ def run(
         ),
     ] = None,
     live: Annotated[bool, typer.Option("--live", help="confirm live trading (real money)")] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="sim: continue the last run (logs/sim-run.json) on its clock after its "
+            "supervisor died",
+        ),
+    ] = False,
     confirm_account: Annotated[
         str | None,
         typer.Option(help="live: the account id typed back (asked for when omitted)"),
@@ -85,11 +93,12 @@ def run(
             speed=speed,
             live=live,
             typed_account=typed,
+            resume=resume,
         )
         out = console()
-        first = supervise(loaded, options, lambda text: out.print(text, highlight=False))
-        if days is not None:
-            _report_run(out, loaded.settings, first, days)
+        plan = supervise(loaded, options, lambda text: out.print(text, highlight=False))
+        if plan.days is not None:
+            _report_run(out, loaded.settings, plan.first, plan.days)
 
 
 def _ask_account() -> str:

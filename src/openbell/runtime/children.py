@@ -54,6 +54,8 @@ class ChildSpec:
     fresh_env: Callable[[], Mapping[str, str]] | None = None
     """Variables computed again at every start and laid over ``env`` (e.g. the bytecode cache
     of the code installed at that moment, which a restart for new code must not inherit)."""
+    pass_fds: tuple[int, ...] = ()
+    """Open files the child inherits (the run lock, which it then holds while it lives)."""
 
 
 class Child:
@@ -154,6 +156,7 @@ class Child:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                pass_fds=spec.pass_fds,
             )
         except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
             raise InvalidValue(

@@ -10,6 +10,7 @@ IB Gateway or TWS the settings name, on the wall clock.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sys
@@ -29,7 +30,7 @@ from openbell.adapters.clock import (
 )
 from openbell.adapters.redact import RedactSecrets
 from openbell.config import LoadedSettings, Settings
-from openbell.domain.errors import ConfigError
+from openbell.domain.errors import ConfigError, InvalidValue, RefusedInput
 from openbell.domain.sessions import NEW_YORK, Session
 from openbell.ports import Calendar, Clock
 from openbell.runtime import compose
@@ -38,6 +39,7 @@ from openbell.runtime.children import Child, ChildSpec, DailyJsonLogs, parse_lin
 from openbell.runtime.guard import Mode, check_mode
 from openbell.runtime.logs import secret_values
 from openbell.runtime.notifier import check_notification_urls
+from openbell.runtime.runlock import RunLock, acquire_run_lock
 from openbell.runtime.scanning import check_scan_source
 from openbell.runtime.supervisor import (
     DASHBOARD,
@@ -51,6 +53,8 @@ from openbell.runtime.supervisor import (
 from openbell.runtime.version import bytecode_dir, installed_code
 from openbell.strategy.schedule import DayTimeline
 
+SIM_RUN_FILE = "sim-run.json"
+"""In the logs directory: the clock of the last sim run, which ``--resume`` continues."""
 SPEED_PLAN_SESSIONS = 30
 """Sim: without ``--days``, the sessions whose wake and sleep the clock's speed follows."""
 MAX_SPEED_PLAN_SESSIONS = 260
@@ -73,6 +77,10 @@ class RunOptions:
     """Sim: the clock's speed while the bots are awake (default ``sim.speed``)."""
     live: bool = False
     typed_account: str = ""
+    resume: bool = False
+    """Sim: continue the run recorded in the logs directory (``sim-run.json``) on its own
+    clock, after its supervisor was killed: the gateway rebuilds its account from its
+    journal and the bots reconcile with the ledger."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,8 @@ class RunPlan:
     first: Session
     until: datetime | None
     gateway_argv: tuple[str, ...] | None
+    days: int | None = None
+    anchor: SimAnchor | None = None
 
 
 def free_port() -> int:
@@ -107,6 +117,11 @@ def bytecode_env() -> dict[str, str]:
 
 def plan_run(settings: Settings, options: RunOptions, calendar: Calendar) -> RunPlan:
     """The clock, the children's environment, and when the run ends."""
+    if options.resume and options.mode != "sim":
+        raise RefusedInput(
+            "--resume continues a sim run on its own clock; in paper and live mode start "
+            "'openbell run' again (it follows the wall clock and the ledger)"
+        )
     broker = settings.broker
     account = broker.account.get_secret_value() if broker.account is not None else ""
     check_mode(
@@ -127,9 +142,14 @@ def plan_run(settings: Settings, options: RunOptions, calendar: Calendar) -> Run
     if options.mode != "sim":
         clock: Clock = SystemClock()
         first = calendar.upcoming_session(clock.now())
-        return RunPlan(clock, env, first, _until(settings, calendar, first, options.days), None)
+        until = _until(settings, calendar, first, options.days)
+        return RunPlan(clock, env, first, until, None, options.days)
     sim = settings.sim
-    first, anchor = _sim_anchor(settings, options, calendar)
+    days = options.days
+    if options.resume:
+        first, anchor, days = _resumed(settings, options, calendar)
+    else:
+        first, anchor = _sim_anchor(settings, options, calendar)
     port = free_port()
     env.update(
         {
@@ -146,8 +166,70 @@ def plan_run(settings: Settings, options: RunOptions, calendar: Calendar) -> Run
     gateway += ["--journal", str(settings.logging.directory / "gateway-journal.jsonl")]
     for fault in sim.faults:
         gateway += ["--fault", fault]
-    until = _until(settings, calendar, first, options.days)
-    return RunPlan(SimClock(anchor), env, first, until, tuple(gateway))
+    until = _until(settings, calendar, first, days)
+    return RunPlan(SimClock(anchor), env, first, until, tuple(gateway), days, anchor)
+
+
+def sim_run_file(settings: Settings) -> Path:
+    """Where a sim run records its clock, for ``openbell run --mode sim --resume``."""
+    return settings.logging.directory / SIM_RUN_FILE
+
+
+def record_sim_run(settings: Settings, plan: RunPlan) -> Path:
+    """Write the run's clock, first session and length (owner-only, replaced atomically)."""
+    assert plan.anchor is not None  # sim plans always have one
+    path = sim_run_file(settings)
+    record = {
+        "anchor": plan.anchor.encode(),
+        "first": plan.first.trading_day.isoformat(),
+        "days": plan.days,
+        "supervisor_pid": os.getpid(),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(json.dumps(record, indent=2) + "\n")
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(partial, path)
+    return path
+
+
+def _resumed(
+    settings: Settings, options: RunOptions, calendar: Calendar
+) -> tuple[Session, SimAnchor, int | None]:
+    """The first session, clock and length of the recorded sim run ``--resume`` continues."""
+    chosen = (("--day", options.day), ("--days", options.days), ("--speed", options.speed))
+    given = [name for name, value in chosen if value is not None]
+    if given:
+        raise RefusedInput(
+            f"--resume continues the recorded run with its own day, length and clock; "
+            f"leave out {', '.join(given)}"
+        )
+    path = sim_run_file(settings)
+    expected = 'a JSON object {"anchor": ..., "first": "YYYY-MM-DD", "days": N or null}'
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidValue(
+            f"--resume: {path}", "the record a sim run writes when it starts", "no such file"
+        ) from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidValue(f"--resume: {path}", expected, _failure(exc)) from None
+    try:
+        anchor = SimAnchor.decode(record["anchor"])
+        first = calendar.session(date.fromisoformat(record["first"]))
+        days = record["days"]
+        if days is not None and (isinstance(days, bool) or not isinstance(days, int) or days < 1):
+            raise ValueError(f"days {days!r}")
+    except (KeyError, TypeError, ValueError, RefusedInput) as exc:
+        raise InvalidValue(f"--resume: {path}", expected, _failure(exc)) from None
+    return first, anchor, days
+
+
+def _failure(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:300]
 
 
 def _until(
@@ -310,17 +392,46 @@ class Terminal:
             self._write(text)
 
 
-def supervise(loaded: LoadedSettings, options: RunOptions, write: Callable[[str], None]) -> Session:
-    """Run the supervisor until stopped or until ``options.days`` sessions are over; return
-    the first session it covered."""
+def supervise(loaded: LoadedSettings, options: RunOptions, write: Callable[[str], None]) -> RunPlan:
+    """Run the supervisor until stopped or until the run's sessions are over; return its plan
+    (the first session it covered, and how many)."""
     settings = loaded.settings
     calendar = compose.build_calendar()
     plan = plan_run(settings, options, calendar)
     redact = RedactSecrets(secret_values(settings)).redact
     logs = DailyJsonLogs(settings.logging.directory, redact)
     terminal = Terminal(logs, plan.clock, write)
+    try:
+        lock = acquire_run_lock(settings.ledger.path, terminal.say)
+    except BaseException:
+        logs.close()
+        raise
+    try:
+        if plan.anchor is not None and options.resume:
+            now = plan.clock.now().astimezone(NEW_YORK)
+            terminal.say(
+                f"supervisor: resuming the sim run of {plan.first.trading_day} at {now:%c} ET"
+            )
+        elif plan.anchor is not None:
+            record_sim_run(settings, plan)
+        _supervise(settings, options.config_file, calendar, plan, terminal, lock)
+    finally:
+        lock.release()
+        logs.close()
+    return plan
+
+
+def _supervise(
+    settings: Settings,
+    config_file: Path | None,
+    calendar: Calendar,
+    plan: RunPlan,
+    terminal: Terminal,
+    lock: RunLock,
+) -> None:
+    """The supervisor and its children, each child holding the run lock while it lives."""
     ledger = compose.open_ledger(settings, plan.clock, process="supervisor")
-    config = ("--config", str(options.config_file)) if options.config_file else ()
+    config = ("--config", str(config_file)) if config_file else ()
     specs = {
         DAY_TRADER: (sys.executable, "-m", "openbell", "day-trader", *config),
         EXIT_MANAGER: (sys.executable, "-m", "openbell", "exit-manager", *config),
@@ -333,7 +444,9 @@ def supervise(loaded: LoadedSettings, options: RunOptions, write: Callable[[str]
         specs = {GATEWAY: (*plan.gateway_argv, *config), **specs}
     children = {
         name: Child(
-            ChildSpec(name, argv, plan.env, Path.cwd(), fresh_env=bytecode_env),
+            ChildSpec(
+                name, argv, plan.env, Path.cwd(), fresh_env=bytecode_env, pass_fds=(lock.fd,)
+            ),
             terminal.child_line,
         )
         for name, argv in specs.items()
@@ -362,7 +475,5 @@ def supervise(loaded: LoadedSettings, options: RunOptions, write: Callable[[str]
     )
     try:
         supervisor.run()
-        return plan.first
     finally:
         ledger.close()
-        logs.close()
