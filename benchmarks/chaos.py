@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/chaos.py --days 20 --seed 1 [--speed 600] [--close-speed 100]
                                          [--parallel 1] [--workdir var/chaos] [--json FILE]
+                                         [--check-only]
 
 Each day is one ``openbell run --mode sim --days 1``: the supervisor, the simulated IB Gateway,
 the day-trader and the exit-manager as processes over loopback, and a real ledger file. The
@@ -696,6 +697,12 @@ def main() -> int:
     parser.add_argument(
         "--parallel", type=int, default=1, help="days run at once (each is ~0.5 core at x600)"
     )
+    parser.add_argument(
+        "--check-only",
+        action="store_true",
+        help="run nothing: check again the days an earlier run with the same --seed and "
+        "--days left in --workdir (recovery times other than reconnects are not measured)",
+    )
     args = parser.parse_args()
     if args.parallel < 1:
         parser.error(f"--parallel expects 1 or more days at once, found {args.parallel}")
@@ -706,6 +713,13 @@ def main() -> int:
 
     def one(plan: tuple[int, date, list[Planned]]) -> DayResult:
         number, day, faults = plan
+        if args.check_only:  # the days ran before: check what they left, with today's checks
+            result = DayResult(day, faults)
+            workdir = args.workdir / f"day-{number:03d}"
+            result.violations = check_day(workdir, day, result)
+            result.reconnects = reconnect_times(workdir / "ledger.sqlite", args.speed)
+            print(result.line(number), flush=True)
+            return result
         try:
             result = run_day(
                 args.workdir / f"day-{number:03d}",

@@ -18,6 +18,10 @@ _ORDER_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")
 CENT = Decimal("0.01")
 
 
+COMMISSION_PLACES = 4
+"""Decimals of a commission as openbell books it from IB's float: a hundredth of a cent."""
+
+
 def decimal_from_float(raw: float, places: int | None = None) -> Decimal:
     """A float from the outside world (numpy, a socket) as the Decimal it was meant to be:
     its shortest repr, rounded first to ``places`` decimals if given."""

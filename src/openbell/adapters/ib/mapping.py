@@ -25,7 +25,15 @@ from ib_async import Execution, Order, Stock
 from openbell.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from openbell.domain.errors import InvalidValue
 from openbell.domain.orders import Fill, OrderIntent, require_aware
-from openbell.domain.values import Money, OrderRef, Price, Quantity, Symbol, decimal_from_float
+from openbell.domain.values import (
+    COMMISSION_PLACES,
+    Money,
+    OrderRef,
+    Price,
+    Quantity,
+    Symbol,
+    decimal_from_float,
+)
 
 # --- contracts ---------------------------------------------------------------------------
 
@@ -385,7 +393,7 @@ def domain_commission(commission: float | None) -> Money | None:
         return None
     if not math.isfinite(commission):
         raise InvalidValue("IB commission", "a finite number of dollars", commission)
-    return Money(decimal_from_float(commission, 4))
+    return Money(decimal_from_float(commission, COMMISSION_PLACES))
 
 
 def domain_fill(

@@ -22,6 +22,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TextIO
 
+from openbell.domain.values import COMMISSION_PLACES, decimal_from_float
 from openbell.venue.tws.desk import Execution
 from openbell.venue.tws.requests import PlaceOrder
 
@@ -134,10 +135,15 @@ def earlier_life(records: list[dict[str, object]], run: str) -> list[dict[str, o
 
 def executions_pnl(executions: list[dict[str, object]]) -> Decimal:
     """Cash in minus cash out minus commissions, to the cent, of journal ``execution``
-    records: the gateway's own P&L, the ground truth a ledger's is checked against."""
+    records: the gateway's own P&L, the ground truth a ledger's is checked against.
+
+    Each commission counts as IB reports it, to a hundredth of a cent (what the IB adapter
+    books). The journal holds the venue's float, whose noise (51.425000000000004) decided a
+    total that was a true half-cent tie (-717.845) the other way from the ledger's.
+    """
     total = Decimal(0)
     for e in executions:
         value = Decimal(str(e["price"])) * Decimal(str(e["shares"]))
         total += -value if e["side"] == "BOT" else value
-        total -= Decimal(str(e["commission"]))
+        total -= decimal_from_float(float(str(e["commission"])), COMMISSION_PLACES)
     return total.quantize(Decimal("0.01"))
