@@ -198,6 +198,17 @@ def test_a_fill_told_after_the_cancel_still_counts(clean: Outcome) -> None:
     assert faulty.sent == clean.sent
 
 
+def test_a_held_fill_is_told_in_the_end_when_nobody_cancels_its_order(clean: Outcome) -> None:
+    # Held for ever, the fault lost the fill of a flatten's market order, which no client
+    # cancels (day 72 of the 200-day chaos run): IB reports every fill in the end.
+    faulty = run_day(Fault(FaultKind.FILL_AFTER_CANCEL, at("09:32")))
+    assert faulty.fills == clean.fills
+    assert (TARGET, "FILL") in faulty.sequence
+    assert (TARGET, "CANCELLED") not in faulty.sequence
+    assert faulty.positions == clean.positions == {}
+    assert faulty.sent == clean.sent
+
+
 def test_a_gateway_restart_keeps_working_orders(clean: Outcome) -> None:
     faulty = run_day(Fault(FaultKind.RESTART, at("09:33"), seconds=0.2))
     assert faulty.reconnects >= 1

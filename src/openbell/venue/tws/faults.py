@@ -11,6 +11,8 @@ Each reproduces something real IB gateways do (IBKR.md §2.7, §2.8, §3.4):
 ``late-10147``        "not found" about a live order nobody asked to cancel.
 ``fill-after-cancel`` the next fill's news is held; when its client then cancels the order,
                       it gets a Cancelled status and 202 first, and the fill after them.
+                      A client that never cancels gets the news after ``FILL_NEWS_LATEST``
+                      (IB reports every fill in the end; only the order of news races).
 ``cancelled-before-201``  the next rejection sends its Cancelled status before the 201.
 ``restart``           the gateway goes away for ``seconds`` and comes back with its orders.
 
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
 from openbell.domain.errors import InvalidValue
@@ -98,9 +100,10 @@ class FaultState:
     held: dict[int, list[list[object]]] = field(default_factory=dict)
     fill_after_cancel: bool = False
     held_fills: dict[tuple[int, int], list[list[object]]] = field(default_factory=dict)
+    held_since: dict[tuple[int, int], datetime] = field(default_factory=dict)
     cancelled_first: bool = False
 
-    def shape(self, out: list[Outgoing]) -> list[Outgoing]:
+    def shape(self, out: list[Outgoing], now: datetime) -> list[Outgoing]:
         """The messages to send now; under ``fill-after-cancel`` a fill's news is kept back."""
         if not self.fill_after_cancel:
             return out
@@ -111,7 +114,20 @@ class FaultState:
                 passed.append((client_id, fields))
             else:
                 self.held_fills.setdefault((client_id, order_id), []).append(fields)
+                self.held_since.setdefault((client_id, order_id), now)
         return passed
+
+    def overdue(self, now: datetime) -> dict[tuple[int, int], list[list[object]]]:
+        """Held fill news whose client has not cancelled within ``FILL_NEWS_LATEST``: it is
+        told now (the fault ends). Keyed by (client id, order id)."""
+        late = [k for k, since in self.held_since.items() if now - since >= FILL_NEWS_LATEST]
+        released = {}
+        for key in late:
+            released[key] = self.held_fills.pop(key)
+            del self.held_since[key]
+        if released:
+            self.fill_after_cancel = False
+        return released
 
     def holds(self, client_id: int, fields: list[object]) -> bool:
         """During an outage keep order news (not error messages) for later; True if kept."""
@@ -140,10 +156,16 @@ class FaultState:
     def take_fill_news(self, client_id: int, order_id: int) -> list[list[object]] | None:
         """The held news of a fill this client now tries to cancel (the race is then over)."""
         held = self.held_fills.pop((client_id, order_id), None)
+        self.held_since.pop((client_id, order_id), None)
         if held is not None:
             self.fill_after_cancel = False
         return held
 
+
+FILL_NEWS_LATEST = timedelta(minutes=2)
+"""Sim time after which a fill held by ``fill-after-cancel`` is told though nobody cancelled.
+Held for ever, it modelled a gateway that loses a fill: a flatten's market order filled at
+the gateway and its exit-manager never heard of it (day 72 of the 200-day chaos run)."""
 
 ERROR_MESSAGE, ORDER_STATUS, EXEC_DETAILS, COMMISSION_REPORT, REJECTED = 4, 3, 11, 59, 201
 

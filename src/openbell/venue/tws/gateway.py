@@ -173,6 +173,11 @@ class TwsGateway:
             self.faults.remove(fault)
             self.inject(fault)
         self._deliver(self.desk.advance(now))
+        for (client_id, order_id), messages in self.fault_state.overdue(now).items():
+            log.info("fill-after-cancel: order %s was never cancelled; its fill is told", order_id)
+            for fields in messages:
+                if not self.fault_state.holds(client_id, fields):  # an outage holds it on
+                    self._send_to(client_id, fields)
         self.market.pump(now)
         if self._to_remake:
             missing = self._to_remake - {e.execution.exec_id for e in self.desk.executions}
@@ -387,7 +392,7 @@ class TwsGateway:
 
     # --- delivery -----------------------------------------------------------------------------
     def _deliver(self, out: list[Outgoing]) -> None:
-        out = self.fault_state.shape(out)
+        out = self.fault_state.shape(out, self.now())
         for client_id, fields in out:
             if not self.fault_state.holds(client_id, fields):
                 self._send_to(client_id, fields)
