@@ -63,6 +63,7 @@ from openbell.adapters.calendar import ExchangeCalendar
 from openbell.adapters.clock import ManualClock
 from openbell.adapters.sqlite.ledger import SqliteLedger
 from openbell.domain.sessions import NEW_YORK
+from openbell.runtime.children import pid_alive
 from openbell.services.trading import MORNING
 from openbell.venue.tws.journal import executions_pnl, read_journal
 
@@ -252,7 +253,7 @@ class Run:
     """The day's ``openbell run``; after a supervisor kill, the ``--resume`` that continues it."""
 
     def __init__(self, workdir: Path, argv: list[str], env: dict[str, str]) -> None:
-        self._workdir, self._argv, self._env = workdir, argv, env
+        self._workdir, self._env = workdir, env
         self._lock = threading.Lock()
         self._superseded: set[int] = set()
         self.process = self._start(argv)
@@ -410,7 +411,7 @@ def _running_bots(ledger: SqliteLedger) -> dict[str, int]:
     return {
         b.process: b.pid
         for b in ledger.heartbeats()
-        if b.process in BOTS and b.status not in ("stopped", "halted") and _alive(b.pid)
+        if b.process in BOTS and b.status not in ("stopped", "halted") and pid_alive(b.pid)
     }
 
 
@@ -439,16 +440,6 @@ def _bots_back(ledger: SqliteLedger, running: dict[str, int], before: Counter[st
         restarted = beat is not None and beat.pid != pid and beat.status == "running"
         if not (reconnected[name] > before[name] or restarted):
             return False
-    return True
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 
@@ -602,6 +593,11 @@ def percentile(values: list[float], share: float) -> str:
     return f"{ordered[min(len(ordered) - 1, int(share * len(ordered)))]:.2f}"
 
 
+def figures(values: list[float]) -> dict[str, object]:
+    """How many recoveries, and their p50 and p99 (wall seconds, as printed)."""
+    return {"count": len(values), "p50": percentile(values, 0.5), "p99": percentile(values, 0.99)}
+
+
 def report(
     results: list[DayResult], seed: int, speed: float, close_speed: float
 ) -> dict[str, object]:
@@ -651,26 +647,10 @@ def report(
         "close_speed": close_speed,
         "faults": dict(faults),
         "violations": violations,
-        "kill_recovery_s": {
-            "count": len(kills),
-            "p50": percentile(kills, 0.5),
-            "p99": percentile(kills, 0.99),
-        },
-        "gateway_kill_recovery_s": {
-            "count": len(gateways),
-            "p50": percentile(gateways, 0.5),
-            "p99": percentile(gateways, 0.99),
-        },
-        "supervisor_kill_recovery_s": {
-            "count": len(supervisors),
-            "p50": percentile(supervisors, 0.5),
-            "p99": percentile(supervisors, 0.99),
-        },
-        "reconnect_s": {
-            "count": len(reconnects),
-            "p50": percentile(reconnects, 0.5),
-            "p99": percentile(reconnects, 0.99),
-        },
+        "kill_recovery_s": figures(kills),
+        "gateway_kill_recovery_s": figures(gateways),
+        "supervisor_kill_recovery_s": figures(supervisors),
+        "reconnect_s": figures(reconnects),
         "details": {
             str(r.day) + f"#{i}": r.violations for i, r in enumerate(results) if r.violations
         },

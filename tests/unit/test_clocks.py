@@ -476,9 +476,13 @@ def calendar() -> ExchangeCalendar:
     return ExchangeCalendar.nyse(start=date(2015, 1, 1), end=date(2016, 12, 31))
 
 
-def _plan(calendar: ExchangeCalendar, day: date, days: int | None, **env: str) -> RunPlan:
+def _settings(**env: str) -> Settings:
     environ = {f"OPENBELL__{key.upper()}": value for key, value in env.items()}
-    settings = load_settings(None, dotenv_file=None, environ=environ).settings
+    return load_settings(None, dotenv_file=None, environ=environ).settings
+
+
+def _plan(calendar: ExchangeCalendar, day: date, days: int | None, **env: str) -> RunPlan:
+    settings = _settings(**env)
     return plan_run(settings, RunOptions(mode="sim", day=day, days=days, speed=1200), calendar)
 
 
@@ -584,10 +588,8 @@ def test_the_speed_plan_merges_overlapping_windows_and_skips_no_op_changes(
 # --------------------------------------------------------------------------- --resume
 
 
-def _settings_in(tmp_path: Path, **env: str) -> Settings:
-    environ = {f"OPENBELL__{key.upper()}": value for key, value in env.items()}
-    environ["OPENBELL__LOGGING__DIRECTORY"] = str(tmp_path / "logs")
-    return load_settings(None, dotenv_file=None, environ=environ).settings
+def _settings_in(tmp_path: Path) -> Settings:
+    return _settings(logging__directory=str(tmp_path / "logs"))
 
 
 def test_a_resumed_sim_run_continues_the_recorded_clock_day_and_length(

@@ -175,9 +175,7 @@ class TwsGateway:
         self._deliver(self.desk.advance(now))
         for (client_id, order_id), messages in self.fault_state.overdue(now).items():
             log.info("fill-after-cancel: order %s was never cancelled; its fill is told", order_id)
-            for fields in messages:
-                if not self.fault_state.holds(client_id, fields):  # an outage holds it on
-                    self._send_to(client_id, fields)
+            self._send_all([(client_id, fields) for fields in messages])
         self.market.pump(now)
         if self._to_remake:
             missing = self._to_remake - {e.execution.exec_id for e in self.desk.executions}
@@ -225,7 +223,7 @@ class TwsGateway:
                 try:
                     at = _sim_time(record)
                     last = at if last is None else max(last, at)
-                    placed += self._replay_one(record)
+                    placed += self._replay_one(record, at)
                 except (KeyError, TypeError, ValueError) as exc:  # InvalidValue is a ValueError
                     raise InvalidValue(
                         f"gateway journal record {number} of this run",
@@ -248,12 +246,12 @@ class TwsGateway:
         )
         return placed
 
-    def _replay_one(self, record: Mapping[str, object]) -> int:
-        """Place or cancel one journaled request again; return 1 for an order, else 0."""
+    def _replay_one(self, record: Mapping[str, object], at: datetime) -> int:
+        """Place or cancel one journaled request again at its sim time ``at``; return 1 for
+        an order, else 0."""
         kind = record.get("kind")
         if kind not in ("order", "cancel"):
             return 0
-        at = _sim_time(record)
         self._roll_over(at)
         self._deliver(self.desk.advance(at))
         client_id = int(str(record["client_id"]))
@@ -393,10 +391,14 @@ class TwsGateway:
     # --- delivery -----------------------------------------------------------------------------
     def _deliver(self, out: list[Outgoing]) -> None:
         out = self.fault_state.shape(out, self.now())
+        self._send_all(out)
+        self._after_fills(out)
+
+    def _send_all(self, out: list[Outgoing]) -> None:
+        """Send each message, or keep it while IB is "unreachable" (an outage)."""
         for client_id, fields in out:
             if not self.fault_state.holds(client_id, fields):
                 self._send_to(client_id, fields)
-        self._after_fills(out)
 
     def _send_to(self, client_id: int, fields: list[object]) -> None:
         session = self.sessions.get(client_id)
