@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 
+import pytest
 from ib_async import IB, MarketOrder, Stock
 
 from openbell.domain.sessions import NEW_YORK
+from openbell.runtime.reserved_port import PortReservation
 
 
 def test_the_gateway_command_serves_ib_async_and_stops_on_interrupt(tmp_path: Path) -> None:
@@ -86,3 +91,90 @@ def _exercise(process: subprocess.Popen[str]) -> None:
     assert statuses[-1] == "Filled"
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=10) == 0
+
+
+def test_a_gateway_on_a_reserved_port_keeps_it_across_its_lives(tmp_path: Path) -> None:
+    """The port race of the 200-day chaos run: the port ``openbell run`` gives its gateway is
+    the supervisor's from the start, so no other process takes it while a gateway starts,
+    replays or restarts; while none listens, connections are refused (as with a real gateway
+    down), and the next life listens on the same port."""
+    with PortReservation() as reservation:
+        port = reservation.port
+        _assert_taken(port)
+        _assert_refused(port)  # reserved, but nobody listens yet
+        for life in range(2):
+            with _gateway(tmp_path, "--port", str(port), "--reserved-port") as process:
+                assert f"listening on 127.0.0.1:{port} " in _first_line(process)
+                assert _answers(port), f"life {life}"
+                _assert_taken(port)  # by anyone else, while it listens
+                process.kill()
+            _assert_refused(port)
+            _assert_taken(port)  # still, with the gateway gone
+
+
+def test_a_gateway_without_the_reservation_cannot_share_a_port(tmp_path: Path) -> None:
+    with PortReservation() as reservation, _gateway(tmp_path, "--port", str(reservation.port)) as p:
+        _, err = p.communicate(timeout=30)
+    assert p.returncode != 0
+    assert "address already in use" in err.lower()
+
+
+def test_reserved_port_needs_a_port_number(tmp_path: Path) -> None:
+    with _gateway(tmp_path, "--port", "0", "--reserved-port") as process:
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 2
+    assert "--port" in out + err and "--reserved-port" in out + err
+
+
+@contextlib.contextmanager
+def _gateway(tmp_path: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
+    command = [sys.executable, "-m", "openbell", "gateway", "--day", "2016-04-15", *args]
+    command += ["--symbols", "AAPL", "--start", "open - 1m"]
+    with subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "200"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait(timeout=10)
+
+
+def _first_line(process: subprocess.Popen[str]) -> str:
+    assert process.stdout is not None
+    return process.stdout.readline()
+
+
+def _answers(port: int) -> bool:
+    async def ask() -> bool:
+        ib = IB()
+        await ib.connectAsync("127.0.0.1", port, clientId=2, timeout=10)
+        try:
+            return ib.isConnected()
+        finally:
+            ib.disconnect()
+
+    return asyncio.run(ask())
+
+
+def _assert_taken(port: int) -> None:
+    """Neither a plain bind nor one with SO_REUSEADDR (asyncio's servers) gets the port."""
+    for reuse_address in (False, True):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as other:
+            if reuse_address:
+                other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            with pytest.raises(OSError, match="in use"):
+                other.bind(("127.0.0.1", port))
+
+
+def _assert_refused(port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as client:
+        client.settimeout(5)
+        with pytest.raises(ConnectionRefusedError):
+            client.connect(("127.0.0.1", port))

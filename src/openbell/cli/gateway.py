@@ -13,6 +13,7 @@ import typer
 
 from openbell.adapters.clock import SIM_ANCHOR_ENV
 from openbell.cli.common import ConfigOption, console, parse_day, reported
+from openbell.domain.errors import InvalidValue
 from openbell.domain.sessions import NEW_YORK, RelativeTime
 from openbell.runtime import compose
 from openbell.runtime.gateway import ReplayRequest, build_gateway
@@ -25,6 +26,13 @@ def gateway(
         str, typer.Option(help="address to listen on (loopback only by default)")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="0 picks a free port")] = 4002,
+    reserved_port: Annotated[
+        bool,
+        typer.Option(
+            help="the process starting this gateway holds --port reserved (as 'openbell run' "
+            "does, with SO_REUSEPORT): listen beside that reservation"
+        ),
+    ] = False,
     day: Annotated[
         str | None,
         typer.Option(help="session to replay, YYYY-MM-DD (default: the shared sim clock's)"),
@@ -65,6 +73,8 @@ def gateway(
     """Run the simulated IB Gateway until interrupted (Ctrl-C)."""
     with reported():
         out = console()
+        if reserved_port and port == 0:
+            raise InvalidValue("--port", "the reserved port's number with --reserved-port", 0)
         settings = compose.settings_from_environment(config).settings
         request = ReplayRequest(
             day=parse_day(day),
@@ -83,7 +93,7 @@ def gateway(
         pace = "on the shared sim clock" if SIM_ANCHOR_ENV in os.environ else f"at x{speed:g}"
 
         async def serve() -> None:
-            chosen = await server.start(host, port, allow_remote)
+            chosen = await server.start(host, port, allow_remote, reserved=reserved_port)
             now = server.clock.now().astimezone(NEW_YORK)
             out.print(
                 f"openbell gateway listening on {host}:{chosen} "

@@ -1,6 +1,7 @@
 """Compose ``openbell run``: the supervisor, its children, their output and the shared clock.
 
-In sim mode the supervisor picks a free loopback port for the simulated gateway, anchors one
+In sim mode the supervisor reserves a loopback port for the simulated gateway for the whole run
+(:mod:`openbell.runtime.reserved_port`), anchors one
 accelerated clock (``OPENBELL_SIM_ANCHOR``) that the gateway and both bots read, and points
 the bots at the gateway's simulated paper account. The clock runs at ``sim.speed`` while the
 bots are awake (each session's wake to its sleep) and at ``sim.asleep_speed`` in between, so
@@ -12,11 +13,10 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
@@ -39,6 +39,7 @@ from openbell.runtime.children import Child, ChildSpec, DailyJsonLogs, parse_lin
 from openbell.runtime.guard import Mode, check_mode
 from openbell.runtime.logs import secret_values
 from openbell.runtime.notifier import check_notification_urls
+from openbell.runtime.reserved_port import LOOPBACK, PortReservation
 from openbell.runtime.runlock import RunLock, acquire_run_lock
 from openbell.runtime.scanning import check_scan_source
 from openbell.runtime.supervisor import (
@@ -90,15 +91,17 @@ class RunPlan:
     first: Session
     until: datetime | None
     gateway_argv: tuple[str, ...] | None
+    """Sim: the gateway's command line, without its port (see :meth:`serving`)."""
     days: int | None = None
     anchor: SimAnchor | None = None
 
-
-def free_port() -> int:
-    """A loopback port nobody listens on now (the gateway keeps it across restarts)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    def serving(self, port: int) -> RunPlan:
+        """This sim plan with the gateway listening on ``port``, which the supervisor holds
+        reserved for the whole run, and the bots connecting to it."""
+        assert self.gateway_argv is not None  # sim plans only
+        env = {**self.env, "OPENBELL__BROKER__HOST": LOOPBACK, "OPENBELL__BROKER__PORT": str(port)}
+        argv = (*self.gateway_argv, "--port", str(port), "--reserved-port")
+        return replace(self, env=env, gateway_argv=argv)
 
 
 def bytecode_root() -> Path:
@@ -150,16 +153,8 @@ def plan_run(settings: Settings, options: RunOptions, calendar: Calendar) -> Run
         first, anchor, days = _resumed(settings, options, calendar)
     else:
         first, anchor = _sim_anchor(settings, options, calendar)
-    port = free_port()
-    env.update(
-        {
-            SIM_ANCHOR_ENV: anchor.encode(),
-            "OPENBELL__BROKER__HOST": "127.0.0.1",
-            "OPENBELL__BROKER__PORT": str(port),
-            "OPENBELL__BROKER__ACCOUNT": sim.account,
-        }
-    )
-    gateway = [sys.executable, "-m", "openbell", "gateway", "--port", str(port)]
+    env.update({SIM_ANCHOR_ENV: anchor.encode(), "OPENBELL__BROKER__ACCOUNT": sim.account})
+    gateway = [sys.executable, "-m", "openbell", "gateway"]
     gateway += ["--data", sim.data, "--account", sim.account, "--cash", str(sim.cash)]
     for holding in sim.holdings:
         gateway += ["--hold", holding]
@@ -406,7 +401,11 @@ def supervise(loaded: LoadedSettings, options: RunOptions, write: Callable[[str]
     except BaseException:
         logs.close()
         raise
+    reservation: PortReservation | None = None
     try:
+        if plan.gateway_argv is not None:  # the lock is ours: no earlier life holds the port
+            reservation = PortReservation()
+            plan = plan.serving(reservation.port)
         if plan.anchor is not None and options.resume:
             now = plan.clock.now().astimezone(NEW_YORK)
             terminal.say(
@@ -416,6 +415,8 @@ def supervise(loaded: LoadedSettings, options: RunOptions, write: Callable[[str]
             record_sim_run(settings, plan)
         _supervise(settings, options.config_file, calendar, plan, terminal, lock)
     finally:
+        if reservation is not None:
+            reservation.close()
         lock.release()
         logs.close()
     return plan

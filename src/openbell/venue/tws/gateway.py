@@ -109,6 +109,8 @@ class TwsGateway:
         self._next_order_id = self.config.first_order_id
         self._server: asyncio.Server | None = None
         self._host, self._port = "127.0.0.1", 0
+        self._reuse_port = False
+        """Listen beside a reservation of the port (see :meth:`start`)."""
         self._tasks: set[asyncio.Task[None]] = set()
         """One task per connection."""
         self._background: set[asyncio.Task[None]] = set()
@@ -290,11 +292,22 @@ class TwsGateway:
 
     # --- serving ------------------------------------------------------------------------------
     async def start(
-        self, host: str = "127.0.0.1", port: int = 4002, allow_remote: bool = False
+        self,
+        host: str = "127.0.0.1",
+        port: int = 4002,
+        allow_remote: bool = False,
+        *,
+        reserved: bool = False,
     ) -> int:
-        """Listen on ``host:port`` (port 0 picks one); return the port."""
+        """Listen on ``host:port`` (port 0 picks one); return the port.
+
+        ``reserved``: the port is held for this gateway by the process that started it
+        (``openbell run``, see :mod:`openbell.runtime.reserved_port`); listen beside that
+        reservation (``SO_REUSEPORT``). Without it, a port in use is refused.
+        """
         check_loopback(host, allow_remote)
-        self._server = await asyncio.start_server(self._serve, host, port)
+        self._reuse_port = reserved
+        self._server = await asyncio.start_server(self._serve, host, port, reuse_port=reserved)
         self._host = host
         self._port = int(self._server.sockets[0].getsockname()[1])
         if self._replay is None:
@@ -374,7 +387,9 @@ class TwsGateway:
         """Go away for ``seconds`` (every session ends), then listen again; orders live on."""
         await self._stop_serving()
         await asyncio.sleep(seconds)
-        self._server = await asyncio.start_server(self._serve, self._host, self._port)
+        self._server = await asyncio.start_server(
+            self._serve, self._host, self._port, reuse_port=self._reuse_port
+        )
 
     def _broadcast(self, code: int, text: str) -> None:
         for session in self.sessions.values():
