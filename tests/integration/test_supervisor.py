@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,21 @@ from openbell.adapters.calendar import ExchangeCalendar
 from openbell.adapters.clock import ManualClock
 from openbell.adapters.sqlite.ledger import SqliteLedger
 from openbell.config import Settings
+from openbell.domain.enums import (
+    ExitReason,
+    OrderRole,
+    OrderStatus,
+    OrderType,
+    PositionRole,
+    Side,
+    TimeInForce,
+)
 from openbell.domain.errors import Conflict
+from openbell.domain.orders import Fill, OrderIntent
+from openbell.domain.positions import Position
 from openbell.domain.records import LedgerEvent
 from openbell.domain.sessions import NEW_YORK
+from openbell.domain.values import Money, OrderRef, Price, Quantity, Symbol
 from openbell.runtime.bots import StopFlag
 from openbell.runtime.supervisor import DAY_TRADER, EXIT_MANAGER, GATEWAY, Phase, Supervisor, Timing
 from openbell.runtime.version import CodeVersion, installed_code
@@ -123,6 +136,7 @@ class Rig:
         self.wall.now += wall_s
         phase = sup._phase()
         sup._follow(phase)
+        sup._check_flat(phase)
         if self.wall() >= sup._state.next_check:
             sup._check(phase)
         return phase
@@ -335,3 +349,107 @@ def test_a_ledger_locked_for_a_while_does_not_end_the_run(
         assert child.starts == [at(TRADING_DAY, 8, 0)]
         assert child.stops == [at(TRADING_DAY, 16, 5)]
     assert rig.ledger.heartbeats()[0].status == "stopped"
+
+
+def held(ledger: SqliteLedger, symbol: str, qty: int) -> int:
+    """A position the day-trader planned and whose MOO filled: ``qty`` shares held."""
+    day = TRADING_DAY
+    planned = ledger.plan_position(
+        Position(day, Symbol(symbol), PositionRole.MASTER, Quantity(qty), target_pct=Decimal("2.6"))
+    )
+    pid = planned.position_id or 0
+    ref = OrderRef(f"{symbol}-entry")
+    intent = OrderIntent(
+        ref,
+        Symbol(symbol),
+        Side.BUY,
+        Quantity(qty),
+        OrderType.MARKET,
+        TimeInForce.AT_THE_OPEN,
+        OrderRole.ENTRY,
+    )
+    ledger.record_order(pid, intent, "day-trader")
+    ledger.update_order(ref, OrderStatus.SUBMITTED)
+    price = Price(Decimal("100"))
+    opened = at(day, 9, 30)
+    ledger.record_entry_fill(
+        Fill(f"{ref}.x1", ref, Symbol(symbol), Side.BUY, Quantity(qty), price, opened, Money(1))
+    )
+    return pid
+
+
+def test_shares_held_after_the_flatten_raise_an_alert_once_per_stage(
+    tmp_path: Path, calendar: ExchangeCalendar
+) -> None:
+    """Invariant 4 of the chaos harness: a flatten that cannot happen (the gateway down, the
+    exit-manager gone) is an alert a person hears about, not silence."""
+    rig = Rig(tmp_path, calendar, at(TRADING_DAY, 15, 0))
+    held(rig.ledger, "MU", 2854)
+    held(rig.ledger, "AMD", 40)
+    rig.children[GATEWAY] = FakeChild(rig.clock)
+    sup = rig.supervisor()
+    rig.tick(sup)  # flatten at 15:45: nothing to say before it is 3 minutes late
+    rig.tick(sup, at(TRADING_DAY, 15, 47))
+    assert not rig.events("NOT_FLAT")
+    rig.children[EXIT_MANAGER].die(1)
+    rig.children[GATEWAY].die(-9)  # restarting after its backoff: wall time stands still
+    rig.tick(sup, at(TRADING_DAY, 15, 48))
+    rig.tick(sup, at(TRADING_DAY, 15, 49))
+    rig.tick(sup, at(TRADING_DAY, 15, 55))
+    (late,) = rig.events("NOT_FLAT")
+    assert late.data["stage"] == "flatten" and late.data["trading_day"] == "2016-11-23"
+    assert [(p["symbol"], p["held"]) for p in late.data["positions"]] == [("MU", 2854), ("AMD", 40)]
+    assert "still held 3 min after the flatten time (15:45 ET): MU 2,854 sh, AMD 40 sh" in (
+        late.message
+    )
+    assert "the exit-manager is not running" in late.message
+    assert late.data["exit_manager"] == {"running": False, "status": None}
+    assert late.data["gateway_running"] is False
+    assert "the simulated gateway is not running" in late.message
+    assert any("ALERT not flat" in line for line in rig.said)
+    rig.tick(sup, at(TRADING_DAY, 16, 0))
+    rig.tick(sup, at(TRADING_DAY, 16, 2))
+    _, closing = rig.events("NOT_FLAT")
+    assert closing.data["stage"] == "close" and "open overnight" in closing.message
+    # a supervisor started again (killed, then resumed) does not say it a third time
+    again = rig.supervisor()
+    rig.tick(again, at(TRADING_DAY, 16, 3))
+    assert len(rig.events("NOT_FLAT")) == 2
+    assert set(rig.ledger.day_steps(TRADING_DAY)) >= {"not_flat_flatten", "not_flat_close"}
+
+
+def test_a_flat_book_raises_no_alert(tmp_path: Path, calendar: ExchangeCalendar) -> None:
+    rig = Rig(tmp_path, calendar, at(TRADING_DAY, 15, 0))
+    pid = held(rig.ledger, "MU", 100)
+    sup = rig.supervisor()
+    rig.tick(sup)
+    rig.ledger.start_exit(pid, ExitReason.FLATTEN)
+    intent = OrderIntent(
+        OrderRef("MU-flat"),
+        Symbol("MU"),
+        Side.SELL,
+        Quantity(100),
+        OrderType.MARKET,
+        TimeInForce.DAY,
+        OrderRole.FLATTEN,
+    )
+    rig.ledger.record_order(pid, intent, "exit-manager")
+    rig.ledger.update_order(intent.order_ref, OrderStatus.SUBMITTED)
+    flat_at = at(TRADING_DAY, 15, 45, 5)
+    rig.ledger.record_exit_fill(
+        Fill(
+            "MU-flat.x1",
+            intent.order_ref,
+            Symbol("MU"),
+            Side.SELL,
+            Quantity(100),
+            Price(Decimal("99")),
+            flat_at,
+            Money(1),
+        ),
+        TRADING_DAY,
+    )
+    for minute in (48, 50, 59):
+        rig.tick(sup, at(TRADING_DAY, 15, minute))
+    rig.tick(sup, at(TRADING_DAY, 16, 1))
+    assert not rig.events("NOT_FLAT")

@@ -167,6 +167,7 @@ def test_only_the_smart_shutdown_step_is_news() -> None:
         ("SCAN_FAILED", None, "ERROR: scan failed"),
         ("UNPROTECTED", "WULF", "ERROR: WULF left alone, unprotected"),
         ("REQUEST_FAILED", None, "ERROR: a requested liquidation failed"),
+        ("NOT_FLAT", None, "ALERT: not flat at the flatten"),
     ],
 )
 def test_errors_are_failures_naming_the_process(kind: str, symbol: str | None, title: str) -> None:
@@ -174,6 +175,12 @@ def test_errors_are_failures_naming_the_process(kind: str, symbol: str | None, t
     assert notice is not None
     assert (notice.kind, notice.title, notice.severity) == (NoticeKind.ERROR, title, "failure")
     assert notice.body == "it broke (exit-manager, 10:05:00 ET)"
+
+
+def test_a_flatten_not_done_by_the_close_says_so() -> None:
+    notice = notice_for(event("NOT_FLAT", "MU 2,854 sh", data={"stage": "close"}))
+    assert notice is not None
+    assert (notice.title, notice.severity) == ("ALERT: not flat at the close", "failure")
 
 
 def test_the_ib_link_going_and_coming_back() -> None:

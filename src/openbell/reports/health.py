@@ -47,9 +47,10 @@ _ALWAYS = (SUPERVISOR, DAY_TRADER, EXIT_MANAGER)
 
 LIFECYCLE_KINDS = frozenset({"START", "RESTART", "CODE_CHANGED"})
 """Written by the supervisor *about* a child, named in ``data["process"]``."""
-ERROR_KINDS = frozenset({"HALTED", "SCAN_FAILED", "REFUSED", "UNPROTECTED", "FOREIGN"})
+ERROR_KINDS = frozenset({"HALTED", "SCAN_FAILED", "REFUSED", "UNPROTECTED", "FOREIGN", "NOT_FLAT"})
 """A bot stopped acting, a scan failed, the ledger refused a command, a held position was left
-without exits, or the broker reported an order openbell never placed."""
+without exits, the broker reported an order openbell never placed, or shares were still held
+after the flatten."""
 CONNECTION_KINDS = frozenset({"DISCONNECTED", "RECONNECTED"})
 TIMELINE_KINDS = (
     LIFECYCLE_KINDS

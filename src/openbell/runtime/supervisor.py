@@ -2,8 +2,9 @@
 
 It runs around the clock. On a trading day it starts the day-trader and the exit-manager at
 ``schedule.wake`` (``open - 90m``) and stops them after ``schedule.sleep`` (``close + 5m``);
-on a holiday it sleeps through. In sim mode it first starts the simulated gateway on a free
-loopback port, and every process reads the same accelerated clock.
+on a holiday it sleeps through. In sim mode it first starts the simulated gateway on the
+loopback port it holds reserved for the run, and every process reads the same accelerated
+clock.
 
 While they run it restarts a child that died or went silent (no new heartbeat for
 ``runtime.silent_after_s``), with exponential backoff, and records each restart. It
@@ -11,6 +12,12 @@ compares the code each child runs with the code installed on disk and restarts a
 running older code at a safe point (never inside the MOO window or the flatten). After a
 smart shutdown (every master at its target) or the kill switch it stops the day-trader once
 no entry works, and the exit-manager once nothing is held.
+
+It also checks the flatten got done, whoever should have done it: if the ledger still holds
+shares ``NOT_FLAT_GRACE`` after the flatten time, and again at the close, it raises a
+``NOT_FLAT`` alert (once per stage and day, kept in the ledger's day steps) naming the
+positions, the exit-manager's last word and whether the gateway runs. The notifier sends it
+as an error: a person can still flatten by hand before the close.
 """
 
 from __future__ import annotations
@@ -18,12 +25,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from openbell.domain.enums import OrderRole
 from openbell.domain.errors import OpenbellError, RetryLater
+from openbell.domain.positions import Position
 from openbell.domain.sessions import NEW_YORK
 from openbell.ports import Calendar, Clock, Ledger
 from openbell.runtime.bots import StopFlag, session_at
@@ -41,6 +49,11 @@ BOTS = (DAY_TRADER, EXIT_MANAGER)
 _TICK_S = 0.2
 _BUSY_WAIT_S = 1.0
 _SAFE_MARGIN = timedelta(minutes=2)
+NOT_FLAT = "NOT_FLAT"
+"""The event of a flatten not done: shares still held after the flatten time or at the close."""
+NOT_FLAT_GRACE = timedelta(minutes=3)
+"""How long after the flatten time a held share is an alert (a flatten's market orders fill in
+seconds; a restarted exit-manager flattens at once)."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +95,8 @@ class _State:
     phase_why: str = ""
     next_check: float = 0.0
     code_warned: set[str] = field(default_factory=set)
+    flat_checked: set[tuple[str, str]] = field(default_factory=set)
+    """(trading day, stage) pairs whose flat check is done."""
 
 
 class Supervisor:
@@ -135,6 +150,7 @@ class Supervisor:
                 try:
                     phase = self._phase()
                     self._follow(phase)
+                    self._check_flat(phase)
                     if self._wall() >= self._state.next_check:
                         self._check(phase)
                 except RetryLater as exc:  # a ledger locked for a while: the children go on
@@ -242,6 +258,80 @@ class Supervisor:
             if tracked is not None and tracked.child.running:
                 self._stop_child(name, tracked, why)
         self._beat("stopped", why)
+
+    # --- the flatten ------------------------------------------------------------------------
+    def _check_flat(self, phase: Phase) -> None:
+        """Alert (once per stage and day) if shares are held ``NOT_FLAT_GRACE`` after the
+        flatten time, or at the close."""
+        if not phase.awake:
+            return
+        timeline = phase.timeline
+        now = self._clock.now()
+        if now >= timeline.session.close:
+            stage, since = "close", timeline.session.close
+        elif now >= timeline.flatten + NOT_FLAT_GRACE:
+            stage, since = "flatten", timeline.flatten
+        else:
+            return
+        day = timeline.session.trading_day
+        if (day.isoformat(), stage) in self._state.flat_checked:
+            return
+        held = [p for p in self._ledger.active_positions() if p.held_quantity > 0]
+        step = f"{NOT_FLAT.lower()}_{stage}"
+        if held and step not in self._ledger.day_steps(day):
+            self._alert_not_flat(day, stage, since, held, step)
+        self._state.flat_checked.add((day.isoformat(), stage))
+
+    def _alert_not_flat(
+        self, day: date, stage: str, since: datetime, held: Sequence[Position], step: str
+    ) -> None:
+        shares = ", ".join(f"{p.symbol} {p.held_quantity:,} sh" for p in held)
+        when = f"{since.astimezone(NEW_YORK):%H:%M} ET"
+        if stage == "close":
+            what = f"still held at the close ({when}), so open overnight: {shares}"
+        else:
+            late = int(NOT_FLAT_GRACE.total_seconds() // 60)
+            what = f"still held {late} min after the flatten time ({when}): {shares}"
+        why, facts = self._why_not_flat()
+        message = (
+            f"{what}; {why}. Flatten them in TWS, or with 'openbell liquidate --managed' once "
+            "IB answers"
+        )
+        log.critical("NOT FLAT: %s", message)
+        self._say(f"supervisor: ALERT not flat: {message}")
+        data = {
+            "trading_day": day.isoformat(),
+            "stage": stage,
+            "positions": [
+                {"position_id": p.position_id, "symbol": str(p.symbol), "held": p.held_quantity}
+                for p in held
+            ],
+            **facts,
+        }
+        # the alert first: a supervisor killed between the two raises it again, never not at all
+        self._ledger.append_event(NOT_FLAT, message, data=data)
+        self._ledger.mark_step(day, step, message[:2000])
+
+    def _why_not_flat(self) -> tuple[str, dict[str, object]]:
+        """What the exit-manager last said and whether the simulated gateway runs: in words,
+        and as the facts the alert's data keeps."""
+        beat = next((b for b in self._ledger.heartbeats() if b.process == EXIT_MANAGER), None)
+        tracked = self._tracked.get(EXIT_MANAGER)
+        running = tracked is not None and tracked.child.running
+        status = beat.status if beat is not None else None
+        if not running:
+            said = "the exit-manager is not running"
+        elif beat is None:
+            said = "the exit-manager has not reported yet"
+        else:
+            said = f"the exit-manager says {beat.status}: {beat.detail[:200]}"
+        facts: dict[str, object] = {"exit_manager": {"running": running, "status": status}}
+        gateway = self._tracked.get(GATEWAY)
+        if gateway is not None:
+            facts["gateway_running"] = gateway.child.running
+            if not gateway.child.running:
+                said += "; the simulated gateway is not running"
+        return said, facts
 
     # --- health -----------------------------------------------------------------------------
     def _check(self, phase: Phase) -> None:

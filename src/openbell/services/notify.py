@@ -16,7 +16,7 @@ STOP_FILL                                   stop               warning
 FLATTEN_FILL (end of day, kill, request)    flatten            info
 STEP ``smart_shutdown``                     smart_shutdown     success
 HALTED, SCAN_FAILED, UNPROTECTED,
-REQUEST_FAILED                              error              failure
+REQUEST_FAILED, NOT_FLAT                    error              failure
 DISCONNECTED / RECONNECTED                  connection         warning / success
 RESTART                                     restart            warning
 APPROVAL_REQUESTED (still pending)          approval           warning
@@ -264,6 +264,7 @@ _ERROR_TITLES: dict[str, Callable[[LedgerEvent], str]] = {
     "SCAN_FAILED": lambda e: "ERROR: scan failed",
     "UNPROTECTED": lambda e: f"ERROR: {e.symbol} left alone, unprotected",
     "REQUEST_FAILED": lambda e: "ERROR: a requested liquidation failed",
+    "NOT_FLAT": lambda e: f"ALERT: not flat at the {e.data.get('stage', 'flatten')}",
 }
 
 
