@@ -20,42 +20,14 @@ from ib_async import IB, MarketOrder, Stock
 from openbell.domain.sessions import NEW_YORK
 from openbell.runtime.reserved_port import PortReservation
 
+REPLAY = ("--day", "2016-04-15", "--symbols", "AAPL", "--start", "open - 1m")
+
 
 def test_the_gateway_command_serves_ib_async_and_stops_on_interrupt(tmp_path: Path) -> None:
-    command = [
-        sys.executable,
-        "-m",
-        "openbell",
-        "gateway",
-        "--port",
-        "0",
-        "--hold",
-        "SKYX:182@1.20",
-        "--account",
-        "DU5550001",
-        "--day",
-        "2016-04-15",
-        "--symbols",
-        "AAPL,AMD",
-        "--start",
-        "open - 1m",
-        "--speed",
-        "120",
-    ]
-    with subprocess.Popen(
-        command,
-        cwd=tmp_path,
-        env={**os.environ, "COLUMNS": "200"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as process:
-        try:
-            _exercise(process)
-        finally:
-            if process.poll() is None:
-                process.kill()
-            process.communicate(timeout=10)
+    args = ["--port", "0", "--hold", "SKYX:182@1.20", "--account", "DU5550001"]
+    args += ["--day", "2016-04-15", "--symbols", "AAPL,AMD", "--start", "open - 1m"]
+    with _gateway(tmp_path, *args, "--speed", "120") as process:
+        _exercise(process)
 
 
 def _exercise(process: subprocess.Popen[str]) -> None:
@@ -103,7 +75,7 @@ def test_a_gateway_on_a_reserved_port_keeps_it_across_its_lives(tmp_path: Path) 
         _assert_taken(port)
         _assert_refused(port)  # reserved, but nobody listens yet
         for life in range(2):
-            with _gateway(tmp_path, "--port", str(port), "--reserved-port") as process:
+            with _gateway(tmp_path, *REPLAY, "--port", str(port), "--reserved-port") as process:
                 assert f"listening on 127.0.0.1:{port} " in _first_line(process)
                 assert _answers(port), f"life {life}"
                 _assert_taken(port)  # by anyone else, while it listens
@@ -113,14 +85,17 @@ def test_a_gateway_on_a_reserved_port_keeps_it_across_its_lives(tmp_path: Path) 
 
 
 def test_a_gateway_without_the_reservation_cannot_share_a_port(tmp_path: Path) -> None:
-    with PortReservation() as reservation, _gateway(tmp_path, "--port", str(reservation.port)) as p:
+    with (
+        PortReservation() as reservation,
+        _gateway(tmp_path, *REPLAY, "--port", str(reservation.port)) as p,
+    ):
         _, err = p.communicate(timeout=30)
     assert p.returncode != 0
     assert "address already in use" in err.lower()
 
 
 def test_reserved_port_needs_a_port_number(tmp_path: Path) -> None:
-    with _gateway(tmp_path, "--port", "0", "--reserved-port") as process:
+    with _gateway(tmp_path, *REPLAY, "--port", "0", "--reserved-port") as process:
         out, err = process.communicate(timeout=30)
     assert process.returncode == 2
     assert "--port" in out + err and "--reserved-port" in out + err
@@ -128,8 +103,7 @@ def test_reserved_port_needs_a_port_number(tmp_path: Path) -> None:
 
 @contextlib.contextmanager
 def _gateway(tmp_path: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
-    command = [sys.executable, "-m", "openbell", "gateway", "--day", "2016-04-15", *args]
-    command += ["--symbols", "AAPL", "--start", "open - 1m"]
+    command = [sys.executable, "-m", "openbell", "gateway", *args]
     with subprocess.Popen(
         command,
         cwd=tmp_path,
