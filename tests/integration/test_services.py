@@ -572,6 +572,58 @@ def test_a_fill_reported_after_its_cancel_never_sells_the_shares_twice(
     assert len(broker.placed) == 3  # closed: nothing is ever sent again
 
 
+def test_a_target_filled_in_part_ends_its_pair_so_a_late_stop_never_oversells(
+    ledger: SqliteLedger, clock: ManualClock
+) -> None:
+    """Day 115 of the 200-day chaos run: the target was marketable when it arrived and
+    filled 4,037 of 11,159 AMD before its stop joined the OCA group; the stop, never shrunk
+    for that fill, later sold 4,037 shares openbell no longer held. A target filled in part
+    now ends its pair, and a new pair for what is still held follows after the wait."""
+    broker = FakeBroker()
+    manager = ExitManager(ledger, broker, clock=clock)
+    pid = entered(ledger, broker, manager)
+    target, stop = broker.placed[1:]
+    clock.advance(timedelta(minutes=40))
+    broker.queued = [fill(target.order_ref, "WULF", Side.SELL, 1000, "10.26")]
+    manager.apply(broker.events(), DAY)
+    assert ledger.position(pid).held_quantity == 1358
+    assert set(broker.cancelled) == {target.order_ref, stop.order_ref}
+    broker.queued = [
+        fill(target.order_ref, "WULF", Side.SELL, 358, "10.26", n=2),  # told after the cancel
+        OrderUpdate(target.order_ref, OrderStatus.CANCELLED, OPEN),
+        OrderUpdate(stop.order_ref, OrderStatus.CANCELLED, OPEN),
+    ]
+    manager.apply(broker.events(), DAY)
+    assert len(broker.placed) == 3  # the wait: more of the target may still be told
+    clock.advance(REPLACE_AFTER)
+    manager.protect(ledger.position(pid))
+    new_target, new_stop = broker.placed[3:]
+    assert (new_target.role, new_stop.role) == (OrderRole.TARGET, OrderRole.STOP)
+    assert new_target.quantity == new_stop.quantity == Quantity(1000)  # 2358 - 1000 - 358
+
+
+def test_a_stop_filled_in_part_cancels_the_target_and_finishes_its_sale(
+    ledger: SqliteLedger, clock: ManualClock
+) -> None:
+    broker = FakeBroker()
+    manager = ExitManager(ledger, broker, clock=clock)
+    pid = entered(ledger, broker, manager)
+    target, stop = broker.placed[1:]
+    clock.advance(timedelta(minutes=40))
+    broker.queued = [fill(stop.order_ref, "WULF", Side.SELL, 2000, "9.91")]
+    manager.apply(broker.events(), DAY)
+    assert broker.cancelled == [target.order_ref]  # the stop is selling: it is left alone
+    broker.queued = [OrderUpdate(target.order_ref, OrderStatus.CANCELLED, OPEN)]
+    manager.apply(broker.events(), DAY)
+    clock.advance(REPLACE_AFTER)
+    manager.protect(ledger.position(pid))
+    assert broker.cancelled == [target.order_ref] and len(broker.placed) == 3
+    broker.queued = [fill(stop.order_ref, "WULF", Side.SELL, 358, "9.90", n=2)]
+    manager.apply(broker.events(), DAY)
+    position = ledger.position(pid)
+    assert (position.state, position.exit_reason) == (PositionState.CLOSED, ExitReason.STOP)
+
+
 def test_a_pair_that_ended_unfilled_is_replaced_after_the_wait(
     ledger: SqliteLedger, clock: ManualClock
 ) -> None:

@@ -28,8 +28,9 @@ _NOT_ENTERED = (PositionState.PLANNED, PositionState.ENTRY_SUBMITTED)
 
 EXIT_OWNER = "exit-manager"
 MAX_PROTECT_ATTEMPTS = 10
-"""Brackets per position before the exit manager stops replacing them (a broker that keeps
-cancelling them must not make it loop)."""
+"""Target/stop pairs ended without a single fill before the exit manager stops replacing them
+(a broker that keeps cancelling them must not make it loop). A pair that sold shares does not
+count: a target filled in part is replaced on purpose (see ``ExitManager._part_filled``)."""
 REPLACE_AFTER = timedelta(seconds=15)
 """How long after a target/stop pair ended unfilled a new one may be sent: IB can report an
 order's fill after its cancel (IBKR.md §2, items 6 and 7), and a new pair sent meanwhile
@@ -85,7 +86,44 @@ class ExitManager:
             elif role is OrderRole.ENTRY:
                 self.protect(self._ledger.record_entry_fill(event))
             else:
-                self._ledger.record_exit_fill(event, trading_day)
+                self._part_filled(self._ledger.record_exit_fill(event, trading_day), role)
+
+    def _part_filled(self, position: Position, role: OrderRole) -> None:
+        """A target or stop filled and shares are still held: end the pair's other side.
+
+        The pair is one OCA group (reduce with block), so IB shrinks the other side by each
+        fill, but only for fills after both sides are in the group. The sides go out one after
+        the other: a target marketable when it arrives (the price passed it while the position
+        was unprotected) can fill before its stop joins, and IB's documentation says nothing of
+        what a late member is sized to. The 200-day chaos run's simulated gateway kept it at
+        full size, and the stop later sold 4,037 AMD openbell no longer held. So:
+
+        * a target that fills in part ends its pair: both sides are cancelled and a new pair
+          for the shares still held follows after ``replace_after`` (the price is at the
+          target then, far from the stop);
+        * a stop that fills in part is a market sale under way: the target is cancelled and
+          the stop is left to finish (see :meth:`_protect`).
+        """
+        pid = position.position_id or 0
+        if (
+            role not in (OrderRole.TARGET, OrderRole.STOP)
+            or position.state is not PositionState.OPEN
+            or position.held_quantity <= 0
+            or pid in self._flattening
+        ):
+            return
+        live = [o for o in self._ledger.orders(pid, live_only=True) if o.role.is_exit]
+        ending = [o for o in live if role is OrderRole.TARGET or o.role is not OrderRole.STOP]
+        if ending:
+            log.info(
+                "%s position %s: its %s filled in part (%s shares still held); cancelling %s",
+                position.symbol,
+                pid,
+                role.value.lower(),
+                position.held_quantity,
+                ", ".join(str(o.order_ref) for o in ending),
+            )
+            self._cancel(ending)
 
     def _apply_update(self, event: OrderUpdate, role: OrderRole) -> None:
         order = self._ledger.update_order(
@@ -164,6 +202,8 @@ class ExitManager:
             return
         orders = self._ledger.orders(pid)
         live_exits = [o for o in orders if o.role.is_exit and not o.status.is_terminal]
+        if any(o.role is OrderRole.STOP and o.filled_quantity > 0 for o in live_exits):
+            return  # a triggered stop is selling: let it finish (see _part_filled)
         if live_exits:
             if not _pair_covers(live_exits, position.held_quantity):
                 # More shares arrived, or one side of the pair is gone: cancel what is left;
@@ -173,10 +213,11 @@ class ExitManager:
         attempt = sum(1 for o in orders if o.role is OrderRole.TARGET)
         if attempt and self._mourning(orders):
             return
-        if attempt >= MAX_PROTECT_ATTEMPTS:
+        unfilled = sum(1 for o in orders if o.role is OrderRole.TARGET and not o.filled_quantity)
+        if unfilled >= MAX_PROTECT_ATTEMPTS:
             self._unprotected(
                 position,
-                f"gave up after {attempt} target/stop pairs ended without filling; "
+                f"gave up after {unfilled} target/stop pairs ended without filling; "
                 "only the flatten applies: a person should look",
             )
             return
