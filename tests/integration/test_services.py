@@ -602,6 +602,27 @@ def test_a_target_filled_in_part_ends_its_pair_so_a_late_stop_never_oversells(
     assert new_target.quantity == new_stop.quantity == Quantity(1000)  # 2358 - 1000 - 358
 
 
+def test_a_closed_position_cancels_the_exit_ib_left_working(
+    ledger: SqliteLedger, clock: ManualClock
+) -> None:
+    """Day 147 of the 200-day chaos run: the target filled all 11,884 AMD before its stop
+    joined the OCA group, the stop stayed whole and sold 11,884 shares at 11:03."""
+    broker = FakeBroker()
+    manager = ExitManager(ledger, broker, clock=clock)
+    pid = entered(ledger, broker, manager)
+    target, stop = broker.placed[1:]
+    clock.advance(timedelta(minutes=40))
+    broker.queued = [fill(target.order_ref, "WULF", Side.SELL, 2358, "10.26")]
+    manager.apply(broker.events(), DAY)
+    assert ledger.position(pid).state is PositionState.CLOSED
+    assert broker.cancelled == [stop.order_ref]
+    broker.queued = [OrderUpdate(stop.order_ref, OrderStatus.CANCELLED, OPEN)]
+    manager.apply(broker.events(), DAY)
+    clock.advance(REPLACE_AFTER)
+    manager.protect(ledger.position(pid))
+    assert len(broker.placed) == 3 and broker.cancelled == [stop.order_ref]
+
+
 def test_a_stop_filled_in_part_cancels_the_target_and_finishes_its_sale(
     ledger: SqliteLedger, clock: ManualClock
 ) -> None:

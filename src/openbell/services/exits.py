@@ -30,7 +30,7 @@ EXIT_OWNER = "exit-manager"
 MAX_PROTECT_ATTEMPTS = 10
 """Target/stop pairs ended without a single fill before the exit manager stops replacing them
 (a broker that keeps cancelling them must not make it loop). A pair that sold shares does not
-count: a target filled in part is replaced on purpose (see ``ExitManager._part_filled``)."""
+count: a target filled in part is replaced on purpose (see ``ExitManager._after_exit_fill``)."""
 REPLACE_AFTER = timedelta(seconds=15)
 """How long after a target/stop pair ended unfilled a new one may be sent: IB can report an
 order's fill after its cancel (IBKR.md §2, items 6 and 7), and a new pair sent meanwhile
@@ -86,43 +86,43 @@ class ExitManager:
             elif role is OrderRole.ENTRY:
                 self.protect(self._ledger.record_entry_fill(event))
             else:
-                self._part_filled(self._ledger.record_exit_fill(event, trading_day), role)
+                self._after_exit_fill(self._ledger.record_exit_fill(event, trading_day), role)
 
-    def _part_filled(self, position: Position, role: OrderRole) -> None:
-        """A target or stop filled and shares are still held: end the pair's other side.
+    def _after_exit_fill(self, position: Position, role: OrderRole) -> None:
+        """An exit filled: end what is left of the position's exits that could still sell.
 
-        The pair is one OCA group (reduce with block), so IB shrinks the other side by each
-        fill, but only for fills after both sides are in the group. The sides go out one after
-        the other: a target marketable when it arrives (the price passed it while the position
-        was unprotected) can fill before its stop joins, and IB's documentation says nothing of
-        what a late member is sized to. The 200-day chaos run's simulated gateway kept it at
-        full size, and the stop later sold 4,037 AMD openbell no longer held. So:
+        A target and its stop are one OCA group (reduce with block): IB shrinks or cancels the
+        other side after each fill of a member. But the sides go out one after the other, and a
+        target (or stop) that is marketable when it arrives can fill before the other side
+        joins; what a member that joins after a fill is sized to, IB's documentation does not
+        say. The 200-day chaos run's simulated gateway left it whole, and
+        on two days the late stop then sold shares openbell no longer held. So openbell ends
+        the other side itself:
 
-        * a target that fills in part ends its pair: both sides are cancelled and a new pair
-          for the shares still held follows after ``replace_after`` (the price is at the
-          target then, far from the stop);
-        * a stop that fills in part is a market sale under way: the target is cancelled and
-          the stop is left to finish (see :meth:`_protect`).
+        * the position is closed: every exit still working is cancelled;
+        * a target filled in part: both sides are cancelled, and a new pair for the shares
+          still held follows after ``replace_after`` (the price is at the target then, far
+          from the stop);
+        * a stop filled in part is a market sale under way: the target is cancelled and the
+          stop is left to finish (see :meth:`_protect`).
+
+        A side IB had already cancelled answers the cancel with 10147/10148, which the broker
+        adapter reconciles.
         """
         pid = position.position_id or 0
-        if (
-            role not in (OrderRole.TARGET, OrderRole.STOP)
-            or position.state is not PositionState.OPEN
-            or position.held_quantity <= 0
-            or pid in self._flattening
-        ):
+        if role is OrderRole.ENTRY or pid in self._flattening:
             return
         live = [o for o in self._ledger.orders(pid, live_only=True) if o.role.is_exit]
-        ending = [o for o in live if role is OrderRole.TARGET or o.role is not OrderRole.STOP]
+        if position.held_quantity <= 0:
+            ending, why = live, "it holds nothing now"
+        elif position.state is PositionState.OPEN and role in (OrderRole.TARGET, OrderRole.STOP):
+            ending = [o for o in live if role is OrderRole.TARGET or o.role is not OrderRole.STOP]
+            why = f"its {role.value.lower()} filled in part, {position.held_quantity} still held"
+        else:
+            return
         if ending:
-            log.info(
-                "%s position %s: its %s filled in part (%s shares still held); cancelling %s",
-                position.symbol,
-                pid,
-                role.value.lower(),
-                position.held_quantity,
-                ", ".join(str(o.order_ref) for o in ending),
-            )
+            refs = ", ".join(str(o.order_ref) for o in ending)
+            log.info("%s position %s: %s; cancelling %s", position.symbol, pid, why, refs)
             self._cancel(ending)
 
     def _apply_update(self, event: OrderUpdate, role: OrderRole) -> None:
@@ -203,7 +203,7 @@ class ExitManager:
         orders = self._ledger.orders(pid)
         live_exits = [o for o in orders if o.role.is_exit and not o.status.is_terminal]
         if any(o.role is OrderRole.STOP and o.filled_quantity > 0 for o in live_exits):
-            return  # a triggered stop is selling: let it finish (see _part_filled)
+            return  # a triggered stop is selling: let it finish (see _after_exit_fill)
         if live_exits:
             if not _pair_covers(live_exits, position.held_quantity):
                 # More shares arrived, or one side of the pair is gone: cancel what is left;
