@@ -199,6 +199,18 @@ def entered(ledger: SqliteLedger, broker: FakeBroker, manager: ExitManager) -> i
     return pid
 
 
+def protected_then(
+    ledger: SqliteLedger, clock: ManualClock, later: timedelta
+) -> tuple[FakeBroker, ExitManager, int, OrderIntent, OrderIntent]:
+    """WULF entered and protected by a target and a stop; the clock then moves ``later``."""
+    broker = FakeBroker()
+    manager = ExitManager(ledger, broker, clock=clock)
+    pid = entered(ledger, broker, manager)
+    target, stop = broker.placed[1:]
+    clock.advance(later)
+    return broker, manager, pid, target, stop
+
+
 def test_an_entry_fill_is_protected_by_a_target_and_a_stop(ledger: SqliteLedger) -> None:
     broker = FakeBroker()
     manager = ExitManager(ledger, broker)
@@ -550,11 +562,7 @@ def test_a_fill_reported_after_its_cancel_never_sells_the_shares_twice(
     cancelled the target (OCA) and held the fill's news; the manager cancelled the stop, got
     Cancelled, and sent a new pair at once. The fill came next and closed the position, and
     the new stop then sold the same shares again. A new pair now waits REPLACE_AFTER."""
-    broker = FakeBroker()
-    manager = ExitManager(ledger, broker, clock=clock)
-    pid = entered(ledger, broker, manager)
-    target, stop = broker.placed[1:]
-    clock.advance(timedelta(minutes=40))
+    broker, manager, pid, target, stop = protected_then(ledger, clock, timedelta(minutes=40))
     broker.queued = [OrderUpdate(target.order_ref, OrderStatus.CANCELLED, OPEN, "OCA")]
     manager.apply(broker.events(), DAY)
     assert broker.cancelled == [stop.order_ref]  # one side gone: the other is cancelled
@@ -579,11 +587,7 @@ def test_a_target_filled_in_part_ends_its_pair_so_a_late_stop_never_oversells(
     filled 4,037 of 11,159 AMD before its stop joined the OCA group; the stop, never shrunk
     for that fill, later sold 4,037 shares openbell no longer held. A target filled in part
     now ends its pair, and a new pair for what is still held follows after the wait."""
-    broker = FakeBroker()
-    manager = ExitManager(ledger, broker, clock=clock)
-    pid = entered(ledger, broker, manager)
-    target, stop = broker.placed[1:]
-    clock.advance(timedelta(minutes=40))
+    broker, manager, pid, target, stop = protected_then(ledger, clock, timedelta(minutes=40))
     broker.queued = [fill(target.order_ref, "WULF", Side.SELL, 1000, "10.26")]
     manager.apply(broker.events(), DAY)
     assert ledger.position(pid).held_quantity == 1358
@@ -607,11 +611,7 @@ def test_a_closed_position_cancels_the_exit_ib_left_working(
 ) -> None:
     """Day 147 of the 200-day chaos run: the target filled all 11,884 AMD before its stop
     joined the OCA group, the stop stayed whole and sold 11,884 shares at 11:03."""
-    broker = FakeBroker()
-    manager = ExitManager(ledger, broker, clock=clock)
-    pid = entered(ledger, broker, manager)
-    target, stop = broker.placed[1:]
-    clock.advance(timedelta(minutes=40))
+    broker, manager, pid, target, stop = protected_then(ledger, clock, timedelta(minutes=40))
     broker.queued = [fill(target.order_ref, "WULF", Side.SELL, 2358, "10.26")]
     manager.apply(broker.events(), DAY)
     assert ledger.position(pid).state is PositionState.CLOSED
@@ -626,11 +626,7 @@ def test_a_closed_position_cancels_the_exit_ib_left_working(
 def test_a_stop_filled_in_part_cancels_the_target_and_finishes_its_sale(
     ledger: SqliteLedger, clock: ManualClock
 ) -> None:
-    broker = FakeBroker()
-    manager = ExitManager(ledger, broker, clock=clock)
-    pid = entered(ledger, broker, manager)
-    target, stop = broker.placed[1:]
-    clock.advance(timedelta(minutes=40))
+    broker, manager, pid, target, stop = protected_then(ledger, clock, timedelta(minutes=40))
     broker.queued = [fill(stop.order_ref, "WULF", Side.SELL, 2000, "9.91")]
     manager.apply(broker.events(), DAY)
     assert broker.cancelled == [target.order_ref]  # the stop is selling: it is left alone
@@ -648,11 +644,7 @@ def test_a_stop_filled_in_part_cancels_the_target_and_finishes_its_sale(
 def test_a_pair_that_ended_unfilled_is_replaced_after_the_wait(
     ledger: SqliteLedger, clock: ManualClock
 ) -> None:
-    broker = FakeBroker()
-    manager = ExitManager(ledger, broker, clock=clock)
-    pid = entered(ledger, broker, manager)
-    target, stop = broker.placed[1:]
-    clock.advance(timedelta(minutes=40))
+    broker, manager, pid, target, stop = protected_then(ledger, clock, timedelta(minutes=40))
     broker.queued = [
         OrderUpdate(target.order_ref, OrderStatus.CANCELLED, OPEN, "10349"),
         OrderUpdate(stop.order_ref, OrderStatus.CANCELLED, OPEN, "10349"),
