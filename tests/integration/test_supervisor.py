@@ -373,7 +373,7 @@ def held(ledger: SqliteLedger, symbol: str, qty: int) -> int:
     price = Price(Decimal("100"))
     opened = at(day, 9, 30)
     ledger.record_entry_fill(
-        Fill(f"{ref}.x1", ref, Symbol(symbol), Side.BUY, Quantity(qty), price, opened, Money(1))
+        Fill(f"{ref}.x1", ref, Symbol(symbol), Side.BUY, Quantity(qty), price, opened, Money(Decimal(1)))
     )
     return pid
 
@@ -445,7 +445,7 @@ def test_a_flat_book_raises_no_alert(tmp_path: Path, calendar: ExchangeCalendar)
             Quantity(100),
             Price(Decimal("99")),
             flat_at,
-            Money(1),
+            Money(Decimal(1)),
         ),
         TRADING_DAY,
     )
