@@ -29,8 +29,9 @@ _NOT_ENTERED = (PositionState.PLANNED, PositionState.ENTRY_SUBMITTED)
 EXIT_OWNER = "exit-manager"
 MAX_PROTECT_ATTEMPTS = 10
 """Target/stop pairs ended without a single fill before the exit manager stops replacing them
-(a broker that keeps cancelling them must not make it loop). A pair that sold shares does not
-count: a target filled in part is replaced on purpose (see ``ExitManager._after_exit_fill``)."""
+(a broker that keeps cancelling them must not make it loop). A pair whose target sold shares
+does not count: a target filled in part is replaced on purpose (see
+``ExitManager._after_exit_fill``)."""
 REPLACE_AFTER = timedelta(seconds=15)
 """How long after a target/stop pair ended unfilled a new one may be sent: IB can report an
 order's fill after its cancel (IBKR.md §2, items 6 and 7), and a new pair sent meanwhile
@@ -95,9 +96,8 @@ class ExitManager:
         other side after each fill of a member. But the sides go out one after the other, and a
         target (or stop) that is marketable when it arrives can fill before the other side
         joins; what a member that joins after a fill is sized to, IB's documentation does not
-        say. The 200-day chaos run's simulated gateway left it whole, and
-        on two days the late stop then sold shares openbell no longer held. So openbell ends
-        the other side itself:
+        say. The 200-day chaos run's simulated gateway left it whole, and on two days the late
+        stop then sold shares openbell no longer held. So openbell ends the other side itself:
 
         * the position is closed: every exit still working is cancelled;
         * a target filled in part: both sides are cancelled, and a new pair for the shares
