@@ -373,7 +373,16 @@ def held(ledger: SqliteLedger, symbol: str, qty: int) -> int:
     price = Price(Decimal("100"))
     opened = at(day, 9, 30)
     ledger.record_entry_fill(
-        Fill(f"{ref}.x1", ref, Symbol(symbol), Side.BUY, Quantity(qty), price, opened, Money(Decimal(1)))
+        Fill(
+            f"{ref}.x1",
+            ref,
+            Symbol(symbol),
+            Side.BUY,
+            Quantity(qty),
+            price,
+            opened,
+            Money(Decimal(1)),
+        )
     )
     return pid
 
