@@ -452,7 +452,7 @@ def _bots_back(ledger: SqliteLedger, running: dict[str, int], before: Counter[st
 
 
 def _reconnects(ledger: SqliteLedger) -> Counter[str]:
-    return Counter(e.process for e in ledger.events(limit=10_000) if e.kind == "RECONNECTED")
+    return Counter(e.process for e in all_events(ledger) if e.kind == "RECONNECTED")
 
 
 def _hold_lock(path: Path, seconds: float) -> None:

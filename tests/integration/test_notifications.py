@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from entries import moo_filled
 from http_server import Reply, ScriptedServer
 from pydantic import SecretStr
 
@@ -32,13 +33,11 @@ from openbell.config.settings import LedgerSettings, LoggingSettings, RuntimeSet
 from openbell.domain.enums import (
     OrderRole,
     OrderStatus,
-    OrderType,
     PositionRole,
     Side,
-    TimeInForce,
 )
 from openbell.domain.errors import InvalidValue
-from openbell.domain.orders import Fill, OrderIntent
+from openbell.domain.orders import Fill
 from openbell.domain.positions import Position
 from openbell.domain.values import Confidence, Money, OrderRef, Price, Quantity, Symbol
 from openbell.runtime.bots import StopFlag
@@ -134,31 +133,17 @@ def day(tmp_path: Path, server: ScriptedServer, request: pytest.FixtureRequest) 
 
 def entered(trader: SqliteLedger, exits: SqliteLedger, symbol: str, qty: int, price: str) -> int:
     """Plan, fill the MOO and protect ``symbol`` the way the two bots do; return the id."""
-    planned = trader.plan_position(
-        Position(
-            DAY,
-            Symbol(symbol),
-            PositionRole.MASTER,
-            Quantity(qty),
-            confidence=Confidence(Decimal("0.8")),
-            target_pct=Decimal("2.6"),
-            stop_loss_pct=Decimal("0.9"),
-        )
-    )
-    pid = planned.position_id or 0
-    ref = OrderRef(f"{symbol}-entry")
-    intent = OrderIntent(
-        ref,
+    planned = Position(
+        DAY,
         Symbol(symbol),
-        Side.BUY,
+        PositionRole.MASTER,
         Quantity(qty),
-        OrderType.MARKET,
-        TimeInForce.AT_THE_OPEN,
-        OrderRole.ENTRY,
+        confidence=Confidence(Decimal("0.8")),
+        target_pct=Decimal("2.6"),
+        stop_loss_pct=Decimal("0.9"),
     )
-    trader.record_order(pid, intent, "day-trader")
-    trader.update_order(ref, OrderStatus.SUBMITTED)
-    held = trader.record_entry_fill(fill(ref, symbol, Side.BUY, qty, price))
+    held = moo_filled(trader, planned, price, OPEN)
+    pid = held.position_id or 0
     assert held.entry_price is not None
     prices = exit_prices(held.entry_price, Decimal("2.6"), Decimal("0.9"))
     priced = exits.set_exit_prices(pid, prices.target, prices.stop)

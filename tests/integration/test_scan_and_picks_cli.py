@@ -10,16 +10,16 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from entries import moo_filled
 from typer.testing import CliRunner
 
 from openbell.adapters.clock import ManualClock
 from openbell.adapters.sqlite.ledger import SqliteLedger
 from openbell.cli import EXIT_REFUSED, app
-from openbell.domain.enums import OrderRole, OrderStatus, OrderType, PositionRole, Side, TimeInForce
-from openbell.domain.orders import Fill, OrderIntent
+from openbell.domain.enums import PositionRole
 from openbell.domain.positions import Position
 from openbell.domain.sessions import NEW_YORK
-from openbell.domain.values import Confidence, Money, OrderRef, Price, Quantity, Symbol
+from openbell.domain.values import Confidence, Quantity, Symbol
 
 runner = CliRunner()
 DAY = date(2016, 4, 29)
@@ -86,42 +86,17 @@ def test_scan_refuses_bad_times_and_days(env: dict[str, str], tmp_path: Path) ->
 
 
 def _traded(ledger: SqliteLedger, symbol: str, qty: int, entry: str, target: str) -> Position:
-    position = ledger.plan_position(
-        Position(
-            DAY,
-            Symbol(symbol),
-            PositionRole.MASTER,
-            Quantity(qty),
-            confidence=Confidence(Decimal("0.85")),
-            target_pct=Decimal(target),
-            stop_loss_pct=Decimal("0.9"),
-            metadata={"scorer": "deepseek:deepseek-chat"},
-        )
-    )
-    ref = OrderRef(f"{symbol}-e")
-    intent = OrderIntent(
-        ref,
+    planned = Position(
+        DAY,
         Symbol(symbol),
-        Side.BUY,
+        PositionRole.MASTER,
         Quantity(qty),
-        OrderType.MARKET,
-        TimeInForce.AT_THE_OPEN,
-        OrderRole.ENTRY,
+        confidence=Confidence(Decimal("0.85")),
+        target_pct=Decimal(target),
+        stop_loss_pct=Decimal("0.9"),
+        metadata={"scorer": "deepseek:deepseek-chat"},
     )
-    ledger.record_order(position.position_id or 0, intent, "day-trader")
-    ledger.update_order(ref, OrderStatus.SUBMITTED)
-    return ledger.record_entry_fill(
-        Fill(
-            f"{symbol}.1",
-            ref,
-            Symbol(symbol),
-            Side.BUY,
-            Quantity(qty),
-            Price(Decimal(entry)),
-            OPEN,
-            Money(Decimal(1)),
-        )
-    )
+    return moo_filled(ledger, planned, entry, OPEN, ref=f"{symbol}-e", execution_id=f"{symbol}.1")
 
 
 def test_report_picks_measures_each_pick_from_the_open_and_from_our_entry(

@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from entries import moo_filled
 
 from openbell.adapters.calendar import ExchangeCalendar
 from openbell.adapters.clock import ManualClock
@@ -353,38 +354,10 @@ def test_a_ledger_locked_for_a_while_does_not_end_the_run(
 
 def held(ledger: SqliteLedger, symbol: str, qty: int) -> int:
     """A position the day-trader planned and whose MOO filled: ``qty`` shares held."""
-    day = TRADING_DAY
-    planned = ledger.plan_position(
-        Position(day, Symbol(symbol), PositionRole.MASTER, Quantity(qty), target_pct=Decimal("2.6"))
+    planned = Position(
+        TRADING_DAY, Symbol(symbol), PositionRole.MASTER, Quantity(qty), target_pct=Decimal("2.6")
     )
-    pid = planned.position_id or 0
-    ref = OrderRef(f"{symbol}-entry")
-    intent = OrderIntent(
-        ref,
-        Symbol(symbol),
-        Side.BUY,
-        Quantity(qty),
-        OrderType.MARKET,
-        TimeInForce.AT_THE_OPEN,
-        OrderRole.ENTRY,
-    )
-    ledger.record_order(pid, intent, "day-trader")
-    ledger.update_order(ref, OrderStatus.SUBMITTED)
-    price = Price(Decimal("100"))
-    opened = at(day, 9, 30)
-    ledger.record_entry_fill(
-        Fill(
-            f"{ref}.x1",
-            ref,
-            Symbol(symbol),
-            Side.BUY,
-            Quantity(qty),
-            price,
-            opened,
-            Money(Decimal(1)),
-        )
-    )
-    return pid
+    return moo_filled(ledger, planned, "100", at(TRADING_DAY, 9, 30)).position_id or 0
 
 
 def test_shares_held_after_the_flatten_raise_an_alert_once_per_stage(
