@@ -30,20 +30,19 @@ test: check
 	$(BIN)/python -m pytest -n 2 --cov=openbell.domain --cov=openbell.strategy \
 		--cov-report=term-missing:skip-covered --cov-fail-under=100
 
-## Lint, format, types and the architecture's import rules.
+## Lint, format, types, the architecture's import rules, and known vulnerabilities in the pins
+## (a pin the advisory service cannot be asked about is a loud warning here, a failure in audit).
 check: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/python scripts/audit_deps.py
 
-## Known vulnerabilities in the pinned dependencies (pip-audit against PyPI's advisory data).
-## It needs PyPI's JSON API; --strict makes a package it cannot check a failure, never a pass.
+## Known vulnerabilities in the pinned dependencies (pip-audit against PyPI's advisory data),
+## strict: it needs PyPI's JSON API, and a package it cannot check fails, never passes.
 audit: $(STAMP)
-	$(BIN)/python -m pip install --quiet -c constraints.txt pip-audit==2.10.1
-	grep -v '^#' constraints.txt > $(VENV)/audit-requirements.txt
-	$(BIN)/pip-audit --strict --no-deps --disable-pip --progress-spinner off \
-		-r $(VENV)/audit-requirements.txt
+	$(BIN)/python scripts/audit_deps.py --strict
 
 ## Benchmarks print their figures; they never fail on speed.
 bench: $(STAMP)
