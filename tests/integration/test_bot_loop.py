@@ -1,5 +1,5 @@
-"""The bot loop journals each loss and return of the IB link, once per change, and never drops
-the broker's news when the ledger is too busy to book it."""
+"""The bot loop journals each loss and return of the IB link, once per change (also while news
+waits for IB), and never drops the broker's news when the ledger is too busy to book it."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from openbell.adapters.sqlite.ledger import SqliteLedger
 from openbell.config.settings import RuntimeSettings
 from openbell.domain.broker import BrokerEvent, OrderUpdate
 from openbell.domain.enums import OrderStatus
-from openbell.domain.errors import LedgerBusy
+from openbell.domain.errors import BrokerUnavailable, LedgerBusy
 from openbell.domain.orders import OrderIntent
 from openbell.domain.sessions import Session
 from openbell.domain.values import Money, OrderRef
@@ -139,3 +139,55 @@ def test_news_a_busy_ledger_could_not_book_is_booked_at_the_next_tick_once(
         ledger.close()
     # the busy ledger held up the second event; nothing was lost, nothing booked twice
     assert bot.booked == [first, second, third, later]
+
+
+class NewsWhileDownBroker(FlickeringBroker):
+    """Hands out its news at the first tick, while the link is already down."""
+
+    def __init__(self, script: Sequence[bool], news: BrokerEvent, stop: StopFlag) -> None:
+        super().__init__(script, stop)
+        self._news: list[BrokerEvent] = [news]
+
+    def events(self) -> Sequence[BrokerEvent]:
+        news, self._news = self._news, []
+        return news
+
+
+class CancelsAfterFillBot(IdleBot):
+    """Books its news only with IB there (a fill whose leftover exit it must cancel), and notes
+    the heartbeat each time it is asked."""
+
+    def __init__(self, broker: FlickeringBroker, ledger: SqliteLedger) -> None:
+        super().__init__()
+        self._broker, self._ledger = broker, ledger
+        self.booked: list[BrokerEvent] = []
+        self.beats: list[str] = []
+
+    def apply(self, events: Sequence[BrokerEvent], trading_day: date) -> None:
+        self.beats += [f"{b.status}: {b.detail}" for b in self._ledger.heartbeats()]
+        for event in events:
+            if not self._broker.ready:
+                raise BrokerUnavailable(f"not cancelling {event.order_ref}: IB is not connected")
+            self.booked.append(event)
+
+
+def test_a_lost_link_is_journaled_while_news_waits_for_ib(tmp_path: Path) -> None:
+    clock = ManualClock(NOW)
+    ledger = SqliteLedger.open(tmp_path / "l.sqlite", clock, process="exit-manager")
+    stop = StopFlag()
+    fill = OrderUpdate(OrderRef("ob-20251029-WULF-1-target"), OrderStatus.FILLED, NOW)
+    broker = NewsWhileDownBroker([False, False, False, True, True], fill, stop)
+    bot = CancelsAfterFillBot(broker, ledger)
+    runtime = RuntimeSettings(tick_s=0.01, heartbeat_s=0.001)
+    loop = BotLoop(bot, broker, ledger, clock, ExchangeCalendar.nyse(), runtime, stop)
+    try:
+        assert loop.run() == 0
+        kinds = [e.kind for e in ledger.events(limit=100) if e.kind.endswith("CONNECTED")]
+    finally:
+        ledger.close()
+    # the outage is in the ledger although the fill's news could not be finished during it
+    assert kinds == ["DISCONNECTED", "RECONNECTED"]
+    assert bot.booked == [fill]  # finished once IB was back
+    down = "reconnecting: IB is not connected and reconciled: no orders go out; waiting: "
+    assert f"{down}not cancelling {fill.order_ref}: IB is not connected" in bot.beats
+    assert not any(b.startswith("retrying") for b in bot.beats)

@@ -37,6 +37,7 @@ SUPERVISOR_PID_ENV = "OPENBELL_SUPERVISOR_PID"
 """Set by the supervisor: a bot whose supervisor is gone stops instead of running orphaned."""
 
 _MAX_CONNECT_BACKOFF_S = 30.0
+_OFFLINE = "IB is not connected and reconciled: no orders go out"
 
 
 class Bot(Protocol):
@@ -191,15 +192,21 @@ class BotLoop:
             return
         now = self._clock.now()
         session = session_at(self._calendar, now)
+        ready = self._broker.ready
         try:
+            # The link first: news that must wait for IB (a cancel after a fill) would
+            # otherwise keep a lost link out of the ledger and the heartbeat for the outage.
+            self._note_link(ready)
             self._apply(session.trading_day)
-            self._note_link(self._broker.ready)
-            if self._broker.ready:
+            if ready:
                 self._set("running", self._bot.step(now, session))
             else:
-                self._set("reconnecting", "IB is not connected and reconciled: no orders go out")
+                self._set("reconnecting", _OFFLINE)
         except RetryLater as exc:
-            self._set("retrying", str(exc))
+            if ready:
+                self._set("retrying", str(exc))
+            else:
+                self._set("reconnecting", f"{_OFFLINE}; waiting: {exc}")
         except StopAndAlert as exc:
             self._halt(exc)
 
