@@ -35,7 +35,8 @@ and that the run itself ended cleanly (``run-exit``). It prints the days run, th
 injected by kind, the violations by invariant (the target is zero) and the recovery times:
 from a bot's SIGKILL to its next life's first heartbeat, from the gateway's SIGKILL to every
 running bot's reconnection, from the supervisor's SIGKILL to every running bot's next life,
-and from a dropped connection to its reconnection, in wall seconds. ``--json FILE`` also
+and from a bot's lost connection to its reconnection (an outage its life did not see end is
+not counted: its next life's start is), in wall seconds. ``--json FILE`` also
 writes the figures.
 """
 
@@ -55,7 +56,7 @@ import threading
 import time
 import traceback
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -94,6 +95,8 @@ KILL_WINDOW = timedelta(minutes=30)
 """A kill whose bot is not running at its moment is tried again for this long (sim time)."""
 _NO_CLOCK = ManualClock(datetime(2000, 1, 1, tzinfo=UTC))
 """The harness only reads: its ledger connections never stamp a write."""
+SLOW_MINUTES = 40
+"""The sim clock runs at ``--close-speed`` for this many minutes before the close."""
 INVARIANTS = ("run-exit", "unique-orders", "fills-once", "owned-only", "flat", "pnl")
 CONFIG = """
 [runtime]
@@ -136,7 +139,7 @@ target_pct = 1.2
 # runs at --close-speed (x100: 3 wall seconds are 5 sim minutes).
 [sim]
 start = "open - 90m"
-slow_from = "close - 40m"
+slow_from = "close - {slow_minutes}m"
 slow_speed = {close_speed}
 warmup_s = 15
 holdings = {holdings}
@@ -491,7 +494,10 @@ def run_day(
     workdir.mkdir(parents=True, exist_ok=True)
     gateway = [fault_text(f) for f in faults if f.kind in GATEWAY_FAULTS]
     config = CONFIG.format(
-        holdings=json.dumps(list(HOLDINGS)), faults=json.dumps(gateway), close_speed=close_speed
+        holdings=json.dumps(list(HOLDINGS)),
+        faults=json.dumps(gateway),
+        close_speed=close_speed,
+        slow_minutes=SLOW_MINUTES,
     )
     (workdir / "openbell.toml").write_text(config, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENBELL")}
@@ -518,7 +524,8 @@ def run_day(
     result.supervisor_recoveries = injector.supervisor_recoveries
     result.skipped = injector.missed
     result.violations |= check_day(workdir, day, result)
-    result.reconnects = reconnect_times(workdir / "ledger.sqlite", speed)
+    to_wall = sim_to_wall(day, speed, close_speed)
+    result.reconnects = reconnect_times(workdir / "ledger.sqlite", to_wall)
     return result
 
 
@@ -604,21 +611,50 @@ def all_events(ledger: SqliteLedger) -> list[LedgerEvent]:
     return events
 
 
-def reconnect_times(path: Path, speed: float) -> list[float]:
+def reconnect_times(path: Path, to_wall: Callable[[datetime, datetime], float]) -> list[float]:
     """Wall seconds from each DISCONNECTED to the same process's next RECONNECTED."""
     ledger = SqliteLedger.open(path, _NO_CLOCK, process="chaos")
     try:
         events = all_events(ledger)
     finally:
         ledger.close()
+    return link_outages(events, to_wall)
+
+
+def link_outages(
+    events: list[LedgerEvent], to_wall: Callable[[datetime, datetime], float]
+) -> list[float]:
+    """Wall seconds of each outage a bot's life saw end: from its DISCONNECTED to its next
+    RECONNECTED. A new life of the process (the supervisor's START) ends the old life's
+    outage untimed: that life was killed or stopped while cut off, its successor's start is
+    timed as a kill's recovery, and pairing the old DISCONNECTED with a later outage's
+    RECONNECTED would time two outages and the time between them as one."""
     lost: dict[str, datetime] = {}
     times = []
     for event in events:
         if event.kind == "DISCONNECTED":
             lost.setdefault(event.process, event.at)
         elif event.kind == "RECONNECTED" and event.process in lost:
-            times.append((event.at - lost.pop(event.process)).total_seconds() / speed)
+            times.append(to_wall(lost.pop(event.process), event.at))
+        elif event.kind == "START" and event.process == "supervisor":
+            lost.pop(str(event.data.get("process")), None)
     return times
+
+
+def sim_to_wall(
+    day: date, speed: float, close_speed: float
+) -> Callable[[datetime, datetime], float]:
+    """Wall seconds between two sim instants of ``day``: the clock runs at ``speed``, and at
+    ``close_speed`` from 40 minutes before the close (``CONFIG``'s ``slow_from``)."""
+    slow_from = ExchangeCalendar.nyse().session(day).close - timedelta(minutes=SLOW_MINUTES)
+
+    def to_wall(start: datetime, end: datetime) -> float:
+        fast_end = min(max(end, start), max(start, slow_from))
+        fast = (fast_end - start).total_seconds()
+        slow = (end - fast_end).total_seconds()
+        return fast / speed + slow / close_speed
+
+    return to_wall
 
 
 # --------------------------------------------------------------------------- the table
@@ -740,7 +776,8 @@ def main() -> int:
             result = DayResult(day, faults)
             workdir = args.workdir / f"day-{number:03d}"
             result.violations = check_day(workdir, day, result)
-            result.reconnects = reconnect_times(workdir / "ledger.sqlite", args.speed)
+            to_wall = sim_to_wall(day, args.speed, args.close_speed)
+            result.reconnects = reconnect_times(workdir / "ledger.sqlite", to_wall)
             print(result.line(number), flush=True)
             return result
         try:

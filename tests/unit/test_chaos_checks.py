@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -59,3 +59,44 @@ def test_not_flat_with_the_gateway_down_and_alerted_is_excused(
 ) -> None:
     violations, excused = chaos.judge_not_flat(LEFT, [alert(**facts)])
     assert violations == [] and excused == [*LEFT, "MU 2,854 sh still held"]
+
+
+def link(event_id: int, minute: int, process: str, kind: str, child: str = "") -> LedgerEvent:
+    at = datetime(2016, 4, 8, 13, 30, tzinfo=UTC) + timedelta(minutes=minute)
+    data = {"process": child, "pid": event_id} if child else {}
+    return LedgerEvent(event_id, at, process, kind, kind.lower(), data=data)
+
+
+def per_sim_minute(start: datetime, end: datetime) -> float:
+    return (end - start).total_seconds() / 60
+
+
+def test_an_outage_is_timed_from_its_disconnect_to_its_reconnect(chaos: ModuleType) -> None:
+    events = [
+        link(1, 0, "exit-manager", "DISCONNECTED"),
+        link(2, 1, "day-trader", "DISCONNECTED"),
+        link(3, 4, "exit-manager", "RECONNECTED"),
+        link(4, 9, "day-trader", "RECONNECTED"),
+    ]
+    assert chaos.link_outages(events, per_sim_minute) == [4.0, 8.0]
+
+
+def test_an_outage_whose_life_ended_is_not_paired_with_a_later_one(chaos: ModuleType) -> None:
+    """Day 11 of a 30-day run (seed 202): the exit-manager lost IB as the supervisor was
+    killed, its life ended cut off, and its next life's first outage came hours later."""
+    events = [
+        link(1, 0, "exit-manager", "DISCONNECTED"),
+        link(2, 24, "supervisor", "START", "gateway"),
+        link(3, 25, "supervisor", "START", "exit-manager"),
+        link(4, 200, "exit-manager", "DISCONNECTED"),
+        link(5, 240, "exit-manager", "RECONNECTED"),
+    ]
+    assert chaos.link_outages(events, per_sim_minute) == [40.0]
+
+
+def test_sim_time_turns_to_wall_time_at_each_speed(chaos: ModuleType) -> None:
+    to_wall = chaos.sim_to_wall(date(2016, 4, 8), 600.0, 100.0)  # slow from 15:20 New York
+    at = datetime(2016, 4, 8, 19, 0, tzinfo=UTC)  # 15:00
+    assert to_wall(at, at + timedelta(minutes=10)) == pytest.approx(1.0)
+    assert to_wall(at + timedelta(minutes=30), at + timedelta(minutes=40)) == pytest.approx(6.0)
+    assert to_wall(at + timedelta(minutes=10), at + timedelta(minutes=30)) == pytest.approx(7.0)
