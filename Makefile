@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/ledger.py
 	$(BIN)/python benchmarks/backtest.py
 	$(BIN)/python benchmarks/tick_to_order.py
+	$(BIN)/python benchmarks/venue.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage var/

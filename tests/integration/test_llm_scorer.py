@@ -508,7 +508,9 @@ def test_past_the_scan_deadline_calls_in_flight_are_abandoned_and_fall_back(
         ("SLOW", LlmOutcome.FAILED),
     ]
     assert journaled[1].reason == "no answer within the scan's 1 s deadline"
-    assert journaled[1].latency_ms >= 900
+    # Its latency runs from the call's own start, which a loaded machine delays (864 ms was
+    # seen with three workers on two cores), to its abandonment at the scan's deadline.
+    assert 500 <= journaled[1].latency_ms <= took * 1000
     assert sum("deadline has passed: 1 call(s) abandoned" in r.getMessage() for r in caplog.records)
 
     # The abandoned call's thread ends by itself (its client was closed; at worst its own

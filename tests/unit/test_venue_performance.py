@@ -1,44 +1,27 @@
-"""The engine jumps from event to event: a quiet day costs next to nothing, whatever its length.
+"""A quiet day of resting brackets on 50 symbols: the engine steps through it to the close.
 
-The budget in the brief is "well under 10 ms" for 50 symbols x 960 bars with a resting bracket
-each; the assertion leaves room for slow CI machines (measured about 1-2 ms on a laptop).
+How long it takes is a benchmark's figure (``benchmarks/venue.py``: a p50 of 1.6 to 3.3 ms on
+the 2-core sandbox), never an assertion: this test checks what the benchmark's day produces.
 """
 
 from __future__ import annotations
 
-import time
+import importlib.util
+import sys
+from pathlib import Path
 
 import numpy as np
-from venue_fakes import DAY, LMT, SELL, STP, ny, order, session
 
-from openbell.bars.frame import DayBars, to_ns
-from openbell.venue import MatchingEngine, VenueConfig
+BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "venue.py"
 
 
-def _quiet_day(symbol: str, rng: np.random.Generator) -> DayBars:
-    """960 minute bars from 04:00 to 20:00 drifting around USD 10."""
-    starts = to_ns(ny("04:00")) + np.arange(960, dtype=np.int64) * 60_000_000_000
-    closing = 10 * np.exp(np.cumsum(rng.normal(0, 0.001, 960)))
-    opening = np.concatenate([[10.0], closing[:-1]])
-    high = np.maximum(opening, closing) * 1.001
-    low = np.minimum(opening, closing) * 0.999
-    volume = rng.integers(100, 10_000, 960).astype(np.float64)
-    return DayBars(symbol, DAY, 60, starts, opening, high, low, closing, volume)
-
-
-def test_a_day_of_resting_brackets_on_50_symbols_takes_milliseconds() -> None:
+def test_a_day_of_resting_brackets_on_50_symbols_goes_live_then_expires() -> None:
+    spec = importlib.util.spec_from_file_location("venue_benchmark", BENCHMARK)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench
+    spec.loader.exec_module(bench)
     rng = np.random.default_rng(7)
-    day = {f"S{i:02d}": _quiet_day(f"S{i:02d}", rng) for i in range(50)}
-    venue = MatchingEngine(VenueConfig())
-    venue.load_day(session(), day)
-    for i, (symbol, bars) in enumerate(day.items()):
-        group = {"symbol": symbol, "oca_group": f"exit {symbol}"}
-        target = float(bars.high.max()) * 1.5
-        stop = float(bars.low.min()) * 0.5
-        venue.submit(order(2 * i + 1, LMT, SELL, limit_price=target, **group), ny("09:29"))
-        venue.submit(order(2 * i + 2, STP, SELL, stop_price=stop, **group), ny("09:29"))
-    started = time.perf_counter()
-    events = venue.advance_to(ny("20:00"))
-    elapsed = time.perf_counter() - started
-    assert len(events) == 150  # 50 targets go live at the open, all 100 expire at the close
-    assert elapsed < 0.05, f"advancing through the day took {elapsed * 1000:.1f} ms"
+    day = {f"S{i:02d}": bench.quiet_day(f"S{i:02d}", rng) for i in range(bench.SYMBOLS)}
+    _, events = bench.one_trial(day)
+    assert events == 150  # 50 targets go live at the open, all 100 expire at the close
