@@ -1,29 +1,20 @@
-"""The chaos harness's judgement of invariant 4 (``benchmarks/chaos.py``)."""
+"""The chaos harness's own judgements (``benchmarks/chaos.py``): invariant 4, outage times."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+from script_modules import load_script
 
 from openbell.domain.records import LedgerEvent
-
-HARNESS = Path(__file__).resolve().parents[2] / "benchmarks" / "chaos.py"
 
 
 @pytest.fixture(scope="module")
 def chaos() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("chaos_harness", HARNESS)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while being built
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/chaos.py", "chaos_harness")
 
 
 def alert(**facts: Any) -> LedgerEvent:

@@ -6,21 +6,12 @@ the 2-core sandbox), never an assertion: this test checks what the benchmark's d
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
-
-BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "venue.py"
+from script_modules import load_script
 
 
 def test_a_day_of_resting_brackets_on_50_symbols_goes_live_then_expires() -> None:
-    spec = importlib.util.spec_from_file_location("venue_benchmark", BENCHMARK)
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = bench
-    spec.loader.exec_module(bench)
+    bench = load_script("benchmarks/venue.py", "venue_benchmark")
     rng = np.random.default_rng(7)
     day = {f"S{i:02d}": bench.quiet_day(f"S{i:02d}", rng) for i in range(bench.SYMBOLS)}
     _, events = bench.one_trial(day)
