@@ -275,7 +275,11 @@ def test_the_sim_clock_is_fast_while_the_bots_sleep_and_the_speed_is_checked() -
         None, dotenv_file=None, environ={"OPENBELL__SIM__ASLEEP_SPEED": "2500"}
     ).settings.sim
     assert chosen.asleep_speed == 2500.0
-    for bad in ("0", "-1", "10001", "fast"):
+    weekend = load_settings(
+        None, dotenv_file=None, environ={"OPENBELL__SIM__ASLEEP_SPEED": "50000"}
+    ).settings.sim
+    assert weekend.asleep_speed == 50_000.0  # only sleeping bots' time may pass this fast
+    for bad in ("0", "-1", "100001", "fast"):
         with pytest.raises(ConfigError) as caught:
             load_settings(None, dotenv_file=None, environ={"OPENBELL__SIM__ASLEEP_SPEED": bad})
         assert list(problems(caught)) == ["sim.asleep_speed"]

@@ -270,7 +270,7 @@ class SimSettings(_Section):
     asleep_speed: float = Field(
         10_000.0,
         gt=0,
-        le=10_000,
+        le=100_000,
         description="sim seconds per wall second from each sleep to the next wake",
     )
     slow_from: RelTime | None = Field(
