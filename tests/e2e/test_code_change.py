@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import os
 import shutil
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from demo_day import CONFIG, DAY, FLATTEN, OPEN
 from sim_day import (
     check_against_the_gateway,
     sim_run,
@@ -24,26 +25,11 @@ from sim_day import (
 from openbell import __version__
 from openbell.adapters.sqlite.ledger import SqliteLedger
 from openbell.domain.records import Heartbeat
-from openbell.domain.sessions import NEW_YORK
 from openbell.runtime.version import package_dir, source_hash
 
-DAY = date(2016, 4, 29)
-OPEN = datetime.combine(DAY, time(9, 30), NEW_YORK)
-FLATTEN = datetime.combine(DAY, time(15, 45), NEW_YORK)
 SAFE_AFTER = OPEN + timedelta(minutes=2)
 """The supervisor restarts no bot from the MOO submission to the open + 2 min."""
 BOTS = ("day-trader", "exit-manager")
-
-CONFIG = """
-[schedule]
-wake = "open - 150m"
-moo_submit = "open - 15m"
-
-[sim]
-start = "open - 155m"
-warmup_s = 12
-holdings = ["SKYX:182@1.20", "AMZN:35@690.00"]
-"""
 
 
 def _install_copy(root: Path) -> Path:

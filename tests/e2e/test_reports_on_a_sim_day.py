@@ -1,8 +1,8 @@
 """Every report on the ledger of a real simulated day, checked against the gateway's record.
 
-One run of 2016-04-29 on the demo data (supervisor, gateway and both bots as processes, the
-VMD case included: 35 AMZN held outside the ledger), then each ``openbell report`` command
-as a user runs it, in the run's folder.
+One run of 2016-04-29 on the demo data (``demo_day``: supervisor, gateway and both bots as
+processes, the VMD case included: 35 AMZN held outside the ledger), checked as a trading day,
+then each ``openbell report`` command as a user runs it, in the run's folder.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,31 +19,25 @@ from typing import Any
 import httpx
 import pytest
 from dashboard import dashboard, dashboard_env
+from demo_day import CONFIG as DEMO_CONFIG
+from demo_day import DAY, check_the_undisturbed_demo_day
 from http_server import Reply, ScriptedServer
 from sim_day import SimRun, executions_at_gateway, pnl_of, sim_run
 
-DAY = date(2016, 4, 29)
-
-CONFIG = """
-[schedule]
-wake = "open - 150m"
-moo_submit = "open - 15m"
-
-[sim]
-start = "open - 155m"
-warmup_s = 12
-holdings = ["SKYX:182@1.20", "AMZN:35@690.00"]
-
+CONFIG = (
+    DEMO_CONFIG
+    + """
 [dashboard]
 start_with_run = true
 port = 0
 """
+)
 
 
 TOKEN = "hook-token-3c9d51"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def webhook() -> Iterator[ScriptedServer]:
     """Where the run's notifier posts (apprise json://), standing in for Telegram or Slack."""
     with ScriptedServer() as server:
@@ -63,7 +56,9 @@ SECRETS = {
 day, they must still never reach a file the run leaves behind."""
 
 
-@pytest.fixture(scope="module")
+# The session's, not the module's: a pytest-xdist worker that runs another module's test
+# between two of these would otherwise run the day again.
+@pytest.fixture(scope="session")
 def day(tmp_path_factory: pytest.TempPathFactory, webhook: ScriptedServer) -> SimRun:
     workdir = tmp_path_factory.mktemp("reports")
     host = webhook.url.removeprefix("http://")
@@ -72,6 +67,12 @@ def day(tmp_path_factory: pytest.TempPathFactory, webhook: ScriptedServer) -> Si
     with sim_run(workdir, DAY, CONFIG + notify, extra_env=env) as run:
         run.finish()
     return run
+
+
+def test_the_day_enters_at_the_open_protects_its_exits_and_ends_flat(day: SimRun) -> None:
+    """The dashboard and the notifier ran along; the day's trading is the one nobody
+    disturbed (``test_live_day.py`` runs it with its bots killed)."""
+    check_the_undisturbed_demo_day(day)
 
 
 def report(run: SimRun, *args: str) -> Any:
