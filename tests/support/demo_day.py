@@ -15,7 +15,6 @@ from sim_day import SimRun, check_against_the_gateway, executions_at_gateway, or
 
 from openbell.adapters.sqlite.ledger import SqliteLedger
 from openbell.domain.enums import OrderRole, OrderStatus
-from openbell.domain.positions import Position
 from openbell.domain.sessions import NEW_YORK
 
 DAY = date(2016, 4, 29)
@@ -35,7 +34,7 @@ holdings = ["SKYX:182@1.20", "AMZN:35@690.00"]
 """
 
 
-def check_the_demo_day(run: SimRun) -> list[Position]:
+def check_the_demo_day(run: SimRun) -> None:
     """The common checks, then: our refs only, SKYX untouched, closed by the flatten, and each
     order sent by the client id of the bot that owns its role."""
     positions = check_against_the_gateway(run, (DAY,))
@@ -54,7 +53,6 @@ def check_the_demo_day(run: SimRun) -> list[Position]:
         role = owners[str(order["order_ref"])].role
         expected = DAY_TRADER_ID if role is OrderRole.ENTRY else EXIT_MANAGER_ID
         assert order["client_id"] == expected, f"{order['order_ref']} from the wrong client"
-    return positions
 
 
 def check_the_undisturbed_demo_day(run: SimRun) -> None:

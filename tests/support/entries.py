@@ -9,7 +9,7 @@ from decimal import Decimal
 from openbell.domain.enums import OrderRole, OrderStatus, OrderType, Side, TimeInForce
 from openbell.domain.orders import Fill, OrderIntent
 from openbell.domain.positions import Position
-from openbell.domain.values import Money, OrderRef, Price, Symbol
+from openbell.domain.values import Money, OrderRef, Price
 from openbell.ports import Ledger
 
 
@@ -26,7 +26,7 @@ def moo_filled(
     (commission $1). ``ref`` defaults to ``<symbol>-entry``, ``execution_id`` to ``<ref>.x1``."""
     position = ledger.plan_position(planned)
     order_ref = OrderRef(ref or f"{planned.symbol}-entry")
-    symbol = Symbol(str(planned.symbol))
+    symbol = planned.symbol
     intent = OrderIntent(
         order_ref,
         symbol,
